@@ -1,0 +1,1 @@
+"""Canh Gác agent: host sources, durable spool and the shipper to the collector."""

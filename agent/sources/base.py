@@ -1,0 +1,76 @@
+"""The contract between the agent's sources and the rest of the agent.
+
+A source observes one thing on the host (a log file, processes, files, sockets) and hands typed
+events to an EventSink. Sources never block the event loop: blocking reads go to a thread.
+
+Exactly-once hand-over: a source that reads a resumable input (a log file) passes a Checkpoint
+with the events it produced from it. The sink stores events and checkpoint in one transaction,
+so after a crash the source resumes from exactly the point the stored events cover.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar, Protocol
+
+from canhgac.v1 import events_pb2
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A source's resume position: an opaque string value under a key the source owns."""
+
+    key: str
+    value: str
+
+
+class EventSink(Protocol):
+    async def emit(
+        self, events: Sequence[events_pb2.Event], checkpoint: Checkpoint | None = None
+    ) -> None:
+        """Accept events (and the checkpoint they reach) for durable storage.
+
+        May wait when the agent is over its memory or spool budget; never drops silently.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class SourceContext:
+    """What a source gets from the agent: identity, clock and its saved checkpoints."""
+
+    agent_id: str
+    host: str
+    clock_ns: Callable[[], int]
+    checkpoints: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class SourceHealth:
+    """A source's own account of itself, reported in the agent's status."""
+
+    state: str = "starting"  # running | unavailable | failed | disabled | starting
+    mode: str = ""
+    detail: str = ""
+    events: int = 0
+    # Records the source read but could not turn into events, by reason. Never silent.
+    unparsed: dict[str, int] = field(default_factory=dict)
+
+    def count_unparsed(self, reason: str, n: int = 1) -> None:
+        self.unparsed[reason] = self.unparsed.get(reason, 0) + n
+
+
+class Source(ABC):
+    """One host source. Subclasses set `source_id` and are registered in agent.sources.registry."""
+
+    source_id: ClassVar[str]
+
+    def __init__(self) -> None:
+        self.health = SourceHealth()
+
+    @abstractmethod
+    async def run(self, ctx: SourceContext, sink: EventSink, stop: asyncio.Event) -> None:
+        """Produce events until `stop` is set. Raise SourceUnavailableError if it cannot run."""

@@ -1,0 +1,101 @@
+"""Configuration loading shared by both programs.
+
+YAML is parsed with a loader that rejects duplicate keys (PyYAML silently keeps the last one),
+then validated into frozen pydantic models that reject unknown keys. Every error names the file,
+the line when YAML knows it, and the dotted path of the bad key, e.g.
+`collector.yaml: forwarders[1].url: Input should be a valid URL`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from canhgac.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class StrictModel(BaseModel):
+    """Base of every config model: frozen, unknown keys rejected, no type coercion from str."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, validate_default=True)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a mapping with the same key twice."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in seen:
+            raise ConfigError(
+                f"duplicate key {key!r} (first defined on line {seen[key] + 1})",
+                location=f"line {key_node.start_mark.line + 1}",
+            )
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _construct_mapping,  # type: ignore[arg-type]  # PyYAML's stub types constructors loosely
+)
+
+
+def load_yaml(text: str, *, source: str = "<string>") -> Any:
+    """Parse YAML text, rejecting duplicate keys; errors name `source` and the line."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506  # a SafeLoader subclass
+    except ConfigError as exc:
+        raise ConfigError(exc.message, location=f"{source}:{exc.location}") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        raise ConfigError(f"invalid YAML: {exc.problem}", location=where) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {exc}", location=source) from None
+
+
+def error_path(loc: tuple[int | str, ...]) -> str:
+    """Render a pydantic error location as `forwarders[1].url`."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def format_validation_error(exc: ValidationError) -> list[str]:
+    return [f"{error_path(tuple(e['loc']))}: {e['msg']}" for e in exc.errors()]
+
+
+def parse_model(model: type[M], data: Any, *, source: str) -> M:
+    """Validate parsed data into `model`; all problems are reported at once."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError("the top level must be a mapping of keys", location=source)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = format_validation_error(exc)
+        raise ConfigError("; ".join(problems), location=source) from None
+
+
+def load_config(model: type[M], path: str | os.PathLike[str]) -> M:
+    """Read, parse and validate a config file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config: {exc.strerror}", location=str(p)) from None
+    return parse_model(model, load_yaml(text, source=str(p)), source=str(p))

@@ -1,0 +1,1 @@
+"""Canh Gác collector: ingest, detection, storage and the four layer interfaces."""
