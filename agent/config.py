@@ -1,0 +1,87 @@
+"""The agent's configuration: frozen, typed models parsed once from YAML."""
+
+from __future__ import annotations
+
+import socket
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, model_validator
+
+from agent.sources.authlog.source import AuthLogConfig
+from canhgac.config import StrictModel, load_config
+from canhgac.netaddr import check_connect_address
+
+ConnectAddress = Annotated[str, AfterValidator(check_connect_address)]
+MiB = 1024 * 1024
+
+
+class CollectorConnection(StrictModel):
+    """How to reach the collector. TLS is verified against `ca_file`; never disabled silently."""
+
+    address: ConnectAddress = "localhost:9440"
+    ca_file: Path | None = None
+    # Name expected in the collector's certificate, when it differs from the address's host.
+    server_name: str | None = None
+    # Plaintext, for development only. The agent logs a warning at every connection.
+    insecure_dev: bool = False
+
+    @model_validator(mode="after")
+    def _trust_given(self) -> CollectorConnection:
+        if not self.insecure_dev and self.ca_file is None:
+            raise ValueError("ca_file is required (the CA that signed the collector's certificate)")
+        return self
+
+
+class ShipperConfig(StrictModel):
+    """Batching and retry. A batch closes at max_events, max_bytes or max_delay_ms."""
+
+    batch_max_events: int = Field(500, ge=1, le=100_000)
+    batch_max_bytes: int = Field(1 * MiB, ge=1024, le=64 * MiB)
+    batch_max_delay_ms: int = Field(250, ge=1, le=60_000)
+    max_unacked_batches: int = Field(8, ge=1, le=1024)
+    backoff_initial_ms: int = Field(250, ge=10, le=60_000)
+    backoff_max_ms: int = Field(30_000, ge=100, le=3_600_000)
+    heartbeat_interval_ms: int = Field(10_000, ge=500, le=600_000)
+
+
+class SpoolConfig(StrictModel):
+    """The on-disk spool; past max_bytes the oldest unsent events are dropped and counted."""
+
+    max_bytes: int = Field(256 * MiB, ge=1 * MiB)
+
+
+class SourcesConfig(StrictModel):
+    """Host sources; a source set to null is disabled."""
+
+    authlog: AuthLogConfig | None = AuthLogConfig()
+
+
+class LoggingConfig(StrictModel):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["text", "json"] = "text"
+
+
+class AgentConfig(StrictModel):
+    """Root of the agent's configuration file."""
+
+    # Defaults to the host name.
+    agent_id: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+    state_dir: Path = Path("/var/lib/canhgac/agent")
+    collector: CollectorConnection = CollectorConnection(ca_file=Path("/etc/canhgac/ca.crt"))
+    shipper: ShipperConfig = ShipperConfig()
+    spool: SpoolConfig = SpoolConfig()
+    sources: SourcesConfig = SourcesConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+    def resolved_agent_id(self) -> str:
+        return self.agent_id or socket.gethostname().split(".")[0]
+
+
+def load(path: str | Path) -> AgentConfig:
+    return load_config(AgentConfig, path)
+
+
+def example_text() -> str:
+    return resources.files("agent").joinpath("data/agent.example.yaml").read_text("utf-8")

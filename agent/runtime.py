@@ -1,0 +1,115 @@
+"""Runs the agent: sources -> spool -> shipper, on one event loop.
+
+A source that cannot run on this host (missing file, no permission, no kernel feature) is
+reported in the agent's status with the reason, and the other sources keep running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+
+from agent.config import AgentConfig
+from agent.shipper import Shipper
+from agent.sources.authlog.source import AuthLogSource
+from agent.sources.base import Source, SourceContext, SourceHealth
+from agent.spool import SqliteSpool
+from agent.spooling import AsyncSpool
+from agent.status import StatusReporter
+from canhgac.errors import CanhGacError, SourceUnavailableError
+
+log = logging.getLogger("canhgac.agent")
+
+
+def build_sources(config: AgentConfig) -> list[Source]:
+    sources: list[Source] = []
+    if config.sources.authlog is not None:
+        sources.append(AuthLogSource(config.sources.authlog))
+    return sources
+
+
+@dataclass
+class AgentRuntime:
+    """The running agent."""
+
+    config: AgentConfig
+    sources: list[Source] = field(default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self, stop: asyncio.Event) -> None:
+        cfg = self.config
+        cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        spool = SqliteSpool(cfg.state_dir / "spool.db", max_bytes=cfg.spool.max_bytes)
+        report = spool.startup_report()
+        if report:
+            log.error("spool damage on start: %s", report)
+        self.spool = AsyncSpool(
+            spool,
+            batch_max_events=cfg.shipper.batch_max_events,
+            batch_max_delay_ms=cfg.shipper.batch_max_delay_ms,
+        )
+        self.status = StatusReporter(started_ns=time.time_ns())
+        self.sources = build_sources(cfg)
+        ctx = SourceContext(
+            agent_id=cfg.resolved_agent_id(),
+            host=socket.gethostname(),
+            clock_ns=time.time_ns,
+            checkpoints=await self.spool.checkpoints(),
+        )
+        for src in self.sources:
+            self._tasks.append(
+                asyncio.create_task(self._run_source(src, ctx, stop), name=src.source_id)
+            )
+        self.shipper = Shipper(cfg, self.spool, self.status, self.health)
+        self._tasks.append(asyncio.create_task(self.shipper.run(stop), name="shipper"))
+
+    def health(self) -> dict[str, SourceHealth]:
+        return {s.source_id: s.health for s in self.sources}
+
+    async def _run_source(self, src: Source, ctx: SourceContext, stop: asyncio.Event) -> None:
+        try:
+            await src.run(ctx, self.spool, stop)
+        except SourceUnavailableError as exc:
+            src.health.state, src.health.detail = "unavailable", str(exc)
+            log.warning("source %s unavailable: %s", src.source_id, exc)
+        except CanhGacError as exc:
+            src.health.state, src.health.detail = "failed", str(exc)
+            log.error("source %s failed: %s", src.source_id, exc)
+        except Exception as exc:  # noqa: BLE001  # one broken source must not stop the agent
+            src.health.state, src.health.detail = "failed", f"{type(exc).__name__}: {exc}"
+            log.exception("source %s crashed", src.source_id)
+
+    def describe_sources(self) -> list[str]:
+        return [
+            f"{s.source_id}: {s.health.state}" + (f" ({s.health.detail})" if s.health.detail else "")
+            for s in self.sources
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, timeout=5)
+        self.spool.close()
+
+
+async def run_forever(config: AgentConfig) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runtime = AgentRuntime(config)
+    await runtime.start(stop)
+    log.info("agent running", extra={"fields": {"agent_id": config.resolved_agent_id()}})
+    # Say once, a moment after start, which sources run and which cannot (and why).
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=1.0)
+    for line in runtime.describe_sources():
+        log.info("source %s", line)
+    await stop.wait()
+    log.info("stopping")
+    await runtime.stop()

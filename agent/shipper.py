@@ -1,0 +1,202 @@
+"""Ships spooled batches to the collector over one bidirectional gRPC stream.
+
+Per connection: Hello -> Welcome (the collector's last stored seq, acknowledged locally), then
+batches in seq order with at most `max_unacked_batches` in flight; each Ack removes its batch
+from the spool. After any failure the shipper backs off (exponential, with jitter) and
+reconnects; everything not acknowledged is sent again with the same seq, and the collector's
+deduplication makes that safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import socket
+from collections.abc import Callable, Mapping
+
+import grpc
+
+from agent.channel import STREAM_METHOD, make_channel
+from agent.config import AgentConfig
+from agent.sources.base import SourceHealth
+from agent.spooling import AsyncSpool
+from agent.status import StatusReporter
+from canhgac import __version__
+from canhgac.errors import TlsError, TransportError
+from canhgac.v1 import agent_pb2
+
+log = logging.getLogger("canhgac.agent.shipper")
+
+
+def _ser(msg: agent_pb2.AgentMessage) -> bytes:
+    return msg.SerializeToString()
+
+
+class Shipper:
+    """Owns the connection to the collector; `connected` tells whether a stream is up."""
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        spool: AsyncSpool,
+        status: StatusReporter,
+        sources: Callable[[], Mapping[str, SourceHealth]],
+    ) -> None:
+        self._cfg = config
+        self._spool = spool
+        self._status = status
+        self._sources = sources
+        self.agent_id = config.resolved_agent_id()
+        self.connected = False
+        self.last_error = ""
+
+    async def run(self, stop: asyncio.Event) -> None:
+        sc = self._cfg.shipper
+        backoff = sc.backoff_initial_ms / 1000
+        while not stop.is_set():
+            try:
+                await self._session(stop)
+                backoff = sc.backoff_initial_ms / 1000
+            except (grpc.aio.AioRpcError, TransportError, TlsError) as exc:
+                self.last_error = _describe(exc)
+                log.warning("collector connection failed: %s", self.last_error)
+            finally:
+                self.connected = False
+            if stop.is_set():
+                break
+            delay = backoff * random.uniform(0.5, 1.0)
+            backoff = min(backoff * 2, sc.backoff_max_ms / 1000)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+
+    async def _session(self, stop: asyncio.Event) -> None:
+        sc = self._cfg.shipper
+        async with make_channel(self._cfg.collector) as channel:
+            call = channel.stream_stream(
+                STREAM_METHOD,
+                request_serializer=_ser,
+                response_deserializer=agent_pb2.CollectorMessage.FromString,
+            )()
+            hello = agent_pb2.Hello(
+                agent_id=self.agent_id, agent_version=__version__, hostname=socket.gethostname()
+            )
+            await call.write(agent_pb2.AgentMessage(hello=hello))
+            first = await call.read()
+            if first is grpc.aio.EOF or first.WhichOneof("message") != "welcome":
+                raise TransportError("collector did not answer Hello with Welcome")
+            welcome = first.welcome
+            await self._spool.ack_through(welcome.last_stored_seq)
+            self.connected, self.last_error = True, ""
+            log.info(
+                "connected to collector",
+                extra={"fields": {"address": self._cfg.collector.address,
+                                  "last_stored_seq": welcome.last_stored_seq}},
+            )
+            window = max(1, sc.max_unacked_batches)
+            max_events = min(sc.batch_max_events, welcome.max_batch_events or sc.batch_max_events)
+            max_bytes = min(sc.batch_max_bytes, welcome.max_batch_bytes or sc.batch_max_bytes)
+            hb_interval = (welcome.heartbeat_interval_ms or sc.heartbeat_interval_ms) / 1000
+            inflight: set[int] = set()
+            room = asyncio.Condition()
+            reader = asyncio.create_task(self._read(call, inflight, room))
+            try:
+                await self._send_loop(
+                    call, stop, reader, inflight, room, window, max_events, max_bytes, hb_interval
+                )
+            finally:
+                reader.cancel()
+                call.cancel()
+
+    async def _send_loop(
+        self,
+        call: grpc.aio.StreamStreamCall[agent_pb2.AgentMessage, agent_pb2.CollectorMessage],
+        stop: asyncio.Event,
+        reader: asyncio.Task[None],
+        inflight: set[int],
+        room: asyncio.Condition,
+        window: int,
+        max_events: int,
+        max_bytes: int,
+        hb_interval: float,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        last_sent = 0
+        next_hb = loop.time()
+        while not stop.is_set():
+            if reader.done():
+                reader.result()  # re-raise the stream error
+                raise TransportError("collector closed the stream")
+            if loop.time() >= next_hb:
+                await self._heartbeat(call)
+                next_hb = loop.time() + hb_interval
+            async with room:
+                if len(inflight) >= window:
+                    try:
+                        await asyncio.wait_for(room.wait(), timeout=0.5)
+                    except TimeoutError:
+                        pass
+                    continue
+            batch = await self._spool.batch_after(last_sent, max_events, max_bytes)
+            if batch is None:
+                await self._spool.wait_ready(timeout=min(0.5, max(0.0, next_hb - loop.time())))
+                continue
+            msg = agent_pb2.AgentMessage(
+                batch=agent_pb2.EventBatch(
+                    agent_id=self.agent_id,
+                    seq=batch.seq,
+                    events=batch.events,
+                    created_ns=self._status.clock_ns(),
+                )
+            )
+            async with room:
+                inflight.add(batch.seq)
+            await call.write(msg)
+            last_sent = batch.seq
+
+    async def _read(
+        self,
+        call: grpc.aio.StreamStreamCall[agent_pb2.AgentMessage, agent_pb2.CollectorMessage],
+        inflight: set[int],
+        room: asyncio.Condition,
+    ) -> None:
+        while True:
+            msg = await call.read()
+            if msg is grpc.aio.EOF:
+                raise TransportError("collector ended the stream")
+            kind = msg.WhichOneof("message")
+            if kind == "ack":
+                await self._spool.ack(msg.ack.seq)
+                done = msg.ack.seq
+            elif kind == "reject":
+                # A refused batch would be refused again: drop it, count it, say why.
+                rej = msg.reject
+                n = await self._spool.ack(rej.seq)
+                self._status.drops.add("shipper", f"rejected_{rej.code}", n)
+                log.error(
+                    "collector refused batch %d: %s (%s); %d events dropped",
+                    rej.seq, rej.message, rej.code, n,
+                )
+                done = rej.seq
+            else:
+                continue
+            async with room:
+                inflight.discard(done)
+                room.notify_all()
+
+    async def _heartbeat(
+        self, call: grpc.aio.StreamStreamCall[agent_pb2.AgentMessage, agent_pb2.CollectorMessage]
+    ) -> None:
+        stats = await self._spool.stats()
+        status = self._status.build(self._sources(), stats.events, stats.bytes)
+        hb = agent_pb2.Heartbeat(time_ns=self._status.clock_ns(), status=status)
+        await call.write(agent_pb2.AgentMessage(heartbeat=hb))
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, grpc.aio.AioRpcError):
+        details = exc.details() or ""
+        return f"{exc.code().name}: {details}"
+    return str(exc)

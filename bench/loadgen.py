@@ -1,0 +1,164 @@
+"""Load generator: streams synthetic batches to a running collector and measures it.
+
+Each simulated agent opens the real agent stream (TLS verified against --ca), sends Hello, then
+batches of synthetic sshd events with up to --window batches unacknowledged. It prints the
+events/s acknowledged (an Ack means durably stored) and the p50/p99 latency from each event's
+creation to its acknowledgement, which bounds the latency from event time to stored.
+
+    python bench/loadgen.py --address localhost:9440 --ca demo-state/collector/pki/ca.crt \
+        --agents 4 --events 200000 --batch 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import grpc
+
+from canhgac.ids import new_id
+from canhgac.v1 import agent_pb2, events_pb2
+
+STREAM = "/canhgac.v1.AgentService/Stream"
+
+
+def synthetic_event(agent_id: str, i: int) -> events_pb2.Event:
+    now = time.time_ns()
+    ip = f"198.51.100.{i % 250 + 1}"
+    return events_pb2.Event(
+        id=new_id(now),
+        time_ns=now,
+        created_ns=now,
+        agent_id=agent_id,
+        host=agent_id,
+        category="authentication",
+        type="start",
+        action="ssh_login",
+        outcome=events_pb2.OUTCOME_FAILURE,
+        source="authlog",
+        original=f"Nov 22 12:00:00 {agent_id} sshd[{i}]: Failed password for root from {ip} "
+        f"port {40000 + i % 20000} ssh2",
+        auth=events_pb2.AuthEvent(
+            user="root",
+            source_ip=ip,
+            source_port=40000 + i % 20000,
+            method="password",
+            process_name="sshd",
+            process_pid=i % 60000,
+        ),
+    )
+
+
+async def run_agent(
+    ns: argparse.Namespace, index: int, per_agent: int, latencies: list[float]
+) -> int:
+    agent_id = f"bench-{os.getpid()}-{index}"
+    if ns.insecure:
+        channel = grpc.aio.insecure_channel(ns.address)
+    else:
+        creds = grpc.ssl_channel_credentials(root_certificates=Path(ns.ca).read_bytes())
+        channel = grpc.aio.secure_channel(ns.address, creds)
+    acked = 0
+    async with channel:
+        call = channel.stream_stream(
+            STREAM,
+            request_serializer=agent_pb2.AgentMessage.SerializeToString,
+            response_deserializer=agent_pb2.CollectorMessage.FromString,
+        )()
+        await call.write(agent_pb2.AgentMessage(hello=agent_pb2.Hello(agent_id=agent_id)))
+        welcome = await call.read()
+        assert welcome is not grpc.aio.EOF and welcome.HasField("welcome"), welcome
+        window = asyncio.Semaphore(ns.window)
+        sent_created: dict[int, list[int]] = {}
+        batches = (per_agent + ns.batch - 1) // ns.batch
+        interval = ns.batch * ns.agents / ns.rate if ns.rate else 0.0
+
+        async def reader() -> None:
+            nonlocal acked
+            for _ in range(batches):
+                msg = await call.read()
+                if msg is grpc.aio.EOF:
+                    raise RuntimeError("stream ended early")
+                now = time.time_ns()
+                seq = msg.ack.seq if msg.HasField("ack") else msg.reject.seq
+                for created in sent_created.pop(seq, []):
+                    latencies.append((now - created) / 1e6)
+                if msg.HasField("ack"):
+                    acked += msg.ack.events
+                window.release()
+
+        task = asyncio.create_task(reader())
+        start = time.perf_counter()
+        i = 0
+        for seq in range(1, batches + 1):
+            await window.acquire()
+            if interval:
+                delay = start + (seq - 1) * interval - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            n = min(ns.batch, per_agent - i)
+            events = [synthetic_event(agent_id, i + k) for k in range(n)]
+            i += n
+            sent_created[seq] = [e.created_ns for e in events]
+            batch = agent_pb2.EventBatch(agent_id=agent_id, seq=seq, events=events)
+            await call.write(agent_pb2.AgentMessage(batch=batch))
+        await task
+        await call.done_writing()
+    return acked
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    k = min(len(values) - 1, max(0, round(p / 100 * (len(values) - 1))))
+    return values[k]
+
+
+async def main_async(ns: argparse.Namespace) -> int:
+    per_agent = ns.events // ns.agents
+    latencies: list[float] = []
+    start = time.perf_counter()
+    acked = await asyncio.gather(
+        *(run_agent(ns, i, per_agent, latencies) for i in range(ns.agents))
+    )
+    elapsed = time.perf_counter() - start
+    total = sum(acked)
+    print(f"agents={ns.agents} batch={ns.batch} window={ns.window} rate={ns.rate or 'max'}")
+    print(f"stored and acknowledged: {total} events in {elapsed:.2f} s")
+    print(f"throughput: {total / elapsed:,.0f} events/s")
+    print(
+        f"latency created->stored: p50={percentile(latencies, 50):.1f} ms "
+        f"p99={percentile(latencies, 99):.1f} ms "
+        f"mean={statistics.fmean(latencies) if latencies else float('nan'):.1f} ms"
+    )
+    if ns.target_eps:
+        verdict = "meets" if total / elapsed >= ns.target_eps else "BELOW"
+        print(f"target {ns.target_eps:,} events/s: {verdict}")
+    return 0 if total == per_agent * ns.agents else 1
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--address", default="localhost:9440")
+    p.add_argument("--ca", help="CA certificate of the collector (state_dir/pki/ca.crt)")
+    p.add_argument("--insecure", action="store_true", help="plaintext (collector in insecure_dev)")
+    p.add_argument("--agents", type=int, default=4)
+    p.add_argument("--events", type=int, default=200_000)
+    p.add_argument("--batch", type=int, default=500)
+    p.add_argument("--window", type=int, default=8)
+    p.add_argument("--rate", type=float, default=0, help="total events/s to offer (0: as fast)")
+    p.add_argument("--target-eps", type=int, default=0, help="print whether this is met")
+    ns = p.parse_args()
+    if not ns.insecure and not ns.ca:
+        p.error("--ca is required unless --insecure")
+    return asyncio.run(main_async(ns))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

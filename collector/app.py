@@ -1,0 +1,129 @@
+"""Wires the collector's stages into one process on one event loop (the embedded default).
+
+ingest (gRPC) -> store -> bus -> detection -> alerts, plus the HTTP side. Blocking work (the
+store, rule evaluation) runs on worker threads; nothing blocking runs on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import uvicorn
+from prometheus_client import CollectorRegistry
+
+from canhgac.netaddr import parse_host_port
+from collector.bus.local import LocalBus
+from collector.config import CollectorConfig
+from collector.detection.loader import load_detector
+from collector.detection.worker import DetectionWorker
+from collector.ingest.server import build_server
+from collector.ingest.service import IngestService
+from collector.metrics import CollectorMetrics
+from collector.pki import ServerCredentials, ensure_pki, load_credentials
+from collector.storage.registry import open_store
+from collector.storage.worker import StoreWorker
+from collector.web.app import build_app
+
+log = logging.getLogger("canhgac.collector")
+
+
+def server_credentials(config: CollectorConfig) -> ServerCredentials | None:
+    tls = config.tls
+    if tls.mode == "insecure_dev":
+        return None
+    if tls.mode == "files":
+        assert tls.cert_file is not None and tls.key_file is not None  # checked by the model
+        return load_credentials(tls.cert_file, tls.key_file, tls.ca_file)
+    return ensure_pki(config.state_dir / "pki", list(tls.server_names))
+
+
+def open_configured_store(config: CollectorConfig) -> StoreWorker:
+    st = config.storage
+    dsn = st.postgres_dsn.get_secret_value() if st.postgres_dsn else None
+    store = open_store(st.kind, sqlite_path=config.sqlite_path(), postgres_dsn=dsn)
+    return StoreWorker(store)
+
+
+@dataclass
+class CollectorApp:
+    """The running collector. `start()` binds the ports; `grpc_port`/`http_port` tell which."""
+
+    config: CollectorConfig
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    clock_ns: Callable[[], int] = time.time_ns
+    grpc_port: int = 0
+    http_port: int = 0
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _ready: bool = False
+
+    async def start(self) -> None:
+        cfg = self.config
+        cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        self.metrics = CollectorMetrics.create(self.registry)
+        self.store = open_configured_store(cfg)
+        version = await self.store.run(self.store.store.migrate)
+        log.info("store ready", extra={"fields": {"kind": cfg.storage.kind, "schema": version}})
+        detector = load_detector(cfg.detection.rule_paths, self.clock_ns)
+        self.bus = LocalBus(cfg.ingest.bus_capacity)
+        self.detection = DetectionWorker(self.bus, detector, self.store, self.metrics, cfg.name)
+        service = IngestService(cfg.ingest, self.store, self.bus, self.metrics, self.clock_ns)
+        self.server, self.grpc_port = build_server(cfg, service, server_credentials(cfg))
+        await self.server.start()
+        self._tasks.append(asyncio.create_task(self.detection.run(), name="detection"))
+        if cfg.http.enabled:
+            await self._start_http()
+        self._ready = True
+        log.info(
+            "collector running",
+            extra={"fields": {"grpc_port": self.grpc_port, "http_port": self.http_port}},
+        )
+
+    async def _start_http(self) -> None:
+        host, port = parse_host_port(self.config.http.listen, allow_zero=True)
+        app = build_app(self.config.name, self.store, self.metrics, lambda: self._ready)
+        uv_config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+        self.http = uvicorn.Server(uv_config)
+        self._tasks.append(asyncio.create_task(self.http.serve(), name="http"))
+        while not self.http.started:
+            if self._tasks[-1].done():
+                self._tasks[-1].result()  # surfaces the bind error
+                raise OSError(f"http server did not start on {self.config.http.listen}")
+            await asyncio.sleep(0.02)
+        sockets = [s for srv in self.http.servers for s in srv.sockets]
+        self.http_port = sockets[0].getsockname()[1] if sockets else port
+
+    async def wait(self) -> None:
+        await self.server.wait_for_termination()
+
+    async def stop(self, grace: float = 5.0) -> None:
+        self._ready = False
+        await self.server.stop(grace)
+        if self.config.http.enabled:
+            self.http.should_exit = True
+        for task in self._tasks:
+            if task.get_name() == "detection":
+                task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.detection.close()
+        self.store.close()
+
+
+async def run_forever(config: CollectorConfig) -> None:
+    app = CollectorApp(config)
+    await app.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping")
+    await app.stop()
+

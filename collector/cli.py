@@ -1,0 +1,190 @@
+"""`canhgac-collector`: run, validate, example, alerts, agents."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from google.protobuf.json_format import MessageToDict
+
+from canhgac.errors import CanhGacError
+from canhgac.logs import setup_logging
+from canhgac.v1 import events_pb2
+from collector import config as cfgmod
+from collector.detection.worker import SEVERITY_NAMES
+from collector.storage.base import StoredAlert
+
+DEFAULT_CONFIG = "/etc/canhgac/collector.yaml"
+
+
+def _when(ns: int) -> str:
+    return dt.datetime.fromtimestamp(ns / 1e9).astimezone().strftime("%Y-%m-%d %H:%M:%S%z")
+
+
+def _alert_dict(a: StoredAlert) -> dict[str, Any]:
+    d = MessageToDict(a.alert, preserving_proto_field_name=True)
+    d["status"] = a.status
+    return d
+
+
+def _print_alert(a: StoredAlert, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(_alert_dict(a), ensure_ascii=False), flush=True)
+        return
+    al = a.alert
+    sev = SEVERITY_NAMES.get(al.severity, "unknown")
+    print(
+        f"{_when(al.created_ns)}  {sev:8}  {al.rule_title}  host={al.host}  "
+        f"{al.summary}  [{a.status}] id={al.id}",
+        flush=True,
+    )
+
+
+def cmd_run(ns: argparse.Namespace) -> int:
+    from collector.app import run_forever
+
+    config = cfgmod.load(ns.config)
+    setup_logging(config.logging.level, config.logging.format)
+    asyncio.run(run_forever(config))
+    return 0
+
+
+def cmd_validate(ns: argparse.Namespace) -> int:
+    cfgmod.load(ns.config)
+    print(f"{ns.config}: valid")
+    return 0
+
+
+def cmd_example(ns: argparse.Namespace) -> int:
+    sys.stdout.write(cfgmod.example_text())
+    return 0
+
+
+def _store(ns: argparse.Namespace) -> Any:
+    from collector.app import open_configured_store
+
+    worker = open_configured_store(cfgmod.load(ns.config))
+    return worker.store
+
+
+def cmd_alerts_list(ns: argparse.Namespace) -> int:
+    store = _store(ns)
+    try:
+        rows = store.alerts(after_row=0, limit=1_000_000)
+        for a in rows[-ns.limit :]:
+            _print_alert(a, ns.json)
+        if not rows and not ns.json:
+            print("no alerts")
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_alerts_tail(ns: argparse.Namespace) -> int:
+    store = _store(ns)
+    try:
+        rows = store.alerts(after_row=0, limit=1_000_000)
+        for a in rows[-ns.limit :] if ns.limit else []:
+            _print_alert(a, ns.json)
+        cursor = rows[-1].row_id if rows else 0
+        deadline = time.monotonic() + ns.timeout if ns.timeout else None
+        while deadline is None or time.monotonic() < deadline:
+            new = store.alerts(after_row=cursor, limit=1000)
+            for a in new:
+                _print_alert(a, ns.json)
+                cursor = a.row_id
+            if not new:
+                time.sleep(ns.interval)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_agents_list(ns: argparse.Namespace) -> int:
+    store = _store(ns)
+    try:
+        for g in store.list_agents():
+            status = events_pb2.AgentStatus()
+            status.ParseFromString(g.status)
+            if ns.json:
+                row = {
+                    "agent_id": g.agent_id,
+                    "hostname": g.hostname,
+                    "version": g.version,
+                    "first_seen_ns": g.first_seen_ns,
+                    "last_seen_ns": g.last_seen_ns,
+                    "last_seq": g.last_seq,
+                    "status": MessageToDict(status, preserving_proto_field_name=True),
+                }
+                print(json.dumps(row, ensure_ascii=False))
+            else:
+                print(
+                    f"{g.agent_id}  host={g.hostname}  version={g.version}  "
+                    f"last_seen={_when(g.last_seen_ns)}  last_seq={g.last_seq}  "
+                    f"spool={status.spool_events}  rss={status.rss_bytes // 1024} KiB"
+                )
+    finally:
+        store.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="canhgac-collector", description="Canh Gác collector")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def with_config(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sp.add_argument("--config", "-c", type=Path, default=Path(DEFAULT_CONFIG))
+        return sp
+
+    with_config(sub.add_parser("run", help="run the collector")).set_defaults(fn=cmd_run)
+    with_config(sub.add_parser("validate", help="check a configuration file")).set_defaults(
+        fn=cmd_validate
+    )
+    sub.add_parser("example", help="print an example configuration").set_defaults(fn=cmd_example)
+
+    alerts = sub.add_parser("alerts", help="list or follow alerts").add_subparsers(
+        dest="alerts_command", required=True
+    )
+    al = with_config(alerts.add_parser("list", help="the most recent alerts"))
+    al.add_argument("--limit", type=int, default=50)
+    al.add_argument("--json", action="store_true", help="one JSON object per line")
+    al.set_defaults(fn=cmd_alerts_list)
+    at = with_config(alerts.add_parser("tail", help="print alerts as they are raised"))
+    at.add_argument("--limit", type=int, default=10, help="recent alerts to show first")
+    at.add_argument("--json", action="store_true")
+    at.add_argument("--interval", type=float, default=0.5)
+    at.add_argument("--timeout", type=float, default=0, help="stop after N seconds (0: never)")
+    at.set_defaults(fn=cmd_alerts_tail)
+
+    agents = sub.add_parser("agents", help="agent registry").add_subparsers(
+        dest="agents_command", required=True
+    )
+    ag = with_config(agents.add_parser("list", help="known agents and their health"))
+    ag.add_argument("--json", action="store_true")
+    ag.set_defaults(fn=cmd_agents_list)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ns = build_parser().parse_args(argv)
+    try:
+        rc: int = ns.fn(ns)
+    except CanhGacError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""The collector's configuration: frozen, typed models parsed once from YAML.
+
+`canhgac-collector example` prints a commented example; `canhgac-collector validate` checks a
+file. Runtime objects receive these models, never raw dictionaries.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, SecretStr, model_validator
+
+from canhgac.config import StrictModel, load_config
+from canhgac.netaddr import check_listen_address
+
+ListenAddress = Annotated[str, AfterValidator(check_listen_address)]
+
+MiB = 1024 * 1024
+
+
+class TlsConfig(StrictModel):
+    """How the ingest port is secured.
+
+    auto: CA and server certificate generated under state_dir/pki on first start.
+    files: operator-supplied certificate and key (and CA, to verify agents later).
+    insecure_dev: plaintext, for development only; the collector logs a warning at start.
+    """
+
+    mode: Literal["auto", "files", "insecure_dev"] = "auto"
+    server_names: list[str] = Field(default_factory=lambda: ["localhost", "127.0.0.1"], min_length=1)
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    ca_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _files_given(self) -> TlsConfig:
+        if self.mode == "files" and (self.cert_file is None or self.key_file is None):
+            raise ValueError("mode 'files' needs cert_file and key_file")
+        return self
+
+
+class IngestConfig(StrictModel):
+    """The gRPC ingest port and the limits it enforces on every agent."""
+
+    listen: ListenAddress = "0.0.0.0:9440"  # noqa: S104  # agents on other hosts must reach it
+    max_batch_events: int = Field(5000, ge=1, le=100_000)
+    max_batch_bytes: int = Field(4 * MiB, ge=1024, le=64 * MiB)
+    heartbeat_interval_ms: int = Field(10_000, ge=1000, le=600_000)
+    max_unacked_batches: int = Field(16, ge=1, le=1024)
+    # Batches waiting for detection; ingest slows down (never drops) when it is full.
+    bus_capacity: int = Field(256, ge=1, le=100_000)
+
+
+class StorageConfig(StrictModel):
+    """Where events, alerts and agents are kept. sqlite is the embedded default."""
+
+    kind: Literal["sqlite", "postgres"] = "sqlite"
+    sqlite_path: Path | None = None
+    postgres_dsn: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _dsn_given(self) -> StorageConfig:
+        if self.kind == "postgres" and self.postgres_dsn is None:
+            raise ValueError("kind 'postgres' needs postgres_dsn")
+        return self
+
+
+class DetectionConfig(StrictModel):
+    """Rule directories, loaded recursively (*.yml, *.yaml)."""
+
+    rule_paths: list[Path] = Field(default_factory=list)
+
+
+class HttpConfig(StrictModel):
+    """The HTTP side (console, /metrics, /healthz). Loopback by default."""
+
+    enabled: bool = True
+    listen: ListenAddress = "127.0.0.1:9441"
+
+
+class LoggingConfig(StrictModel):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["text", "json"] = "text"
+
+
+class CollectorConfig(StrictModel):
+    """Root of the collector's configuration file."""
+
+    # Name of this collector (province or ministry); it appears as the origin of alerts.
+    name: str = Field("canhgac", min_length=1, max_length=128)
+    state_dir: Path = Path("/var/lib/canhgac/collector")
+    ingest: IngestConfig = IngestConfig()
+    tls: TlsConfig = TlsConfig()
+    storage: StorageConfig = StorageConfig()
+    detection: DetectionConfig = DetectionConfig()
+    http: HttpConfig = HttpConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+    def sqlite_path(self) -> Path:
+        return self.storage.sqlite_path or self.state_dir / "collector.db"
+
+
+def load(path: str | Path) -> CollectorConfig:
+    return load_config(CollectorConfig, path)
+
+
+def example_text() -> str:
+    """The commented example configuration shipped with the package."""
+    return resources.files("collector").joinpath("data/collector.example.yaml").read_text("utf-8")

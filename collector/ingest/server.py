@@ -1,0 +1,64 @@
+"""Builds the gRPC server for the agent service (thin wiring; logic is in service.py)."""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+
+from canhgac.errors import ConfigError
+from collector.config import CollectorConfig
+from collector.ingest.service import IngestService, enroll_unimplemented
+from collector.pki import ServerCredentials
+
+log = logging.getLogger("canhgac.collector.ingest")
+
+SERVICE_NAME = "canhgac.v1.AgentService"
+
+
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+def build_server(
+    config: CollectorConfig, service: IngestService, credentials: ServerCredentials | None
+) -> tuple[grpc.aio.Server, int]:
+    """A grpc.aio server with the agent service bound; returns (server, bound port)."""
+    limits = config.ingest
+    # gRPC refuses anything above this at the transport, before our handler sees it; our own
+    # limit (max_batch_bytes, counted and answered with a Reject) sits below it.
+    transport_limit = limits.max_batch_bytes + 1024 * 1024
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", transport_limit),
+            ("grpc.max_send_message_length", 4 * 1024 * 1024),
+            ("grpc.keepalive_time_ms", 60_000),
+            ("grpc.keepalive_timeout_ms", 20_000),
+            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+            ("grpc.keepalive_permit_without_calls", 1),
+        ]
+    )
+    handlers = {
+        "Stream": grpc.stream_stream_rpc_method_handler(
+            service.stream, request_deserializer=_identity, response_serializer=_identity
+        ),
+        "Enroll": grpc.unary_unary_rpc_method_handler(
+            enroll_unimplemented, request_deserializer=_identity, response_serializer=_identity
+        ),
+    }
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),)
+    )
+    if credentials is None:
+        log.warning("ingest runs WITHOUT TLS (tls.mode insecure_dev): development only")
+        port = server.add_insecure_port(limits.listen)
+    else:
+        creds = grpc.ssl_server_credentials(
+            [(credentials.key, credentials.cert)],
+            root_certificates=credentials.ca_cert or None,
+            require_client_auth=False,
+        )
+        port = server.add_secure_port(limits.listen, creds)
+    if port == 0:
+        raise ConfigError(f"cannot listen on {limits.listen}", location="ingest.listen")
+    return server, port

@@ -1,0 +1,230 @@
+"""The agent stream: validate, store durably, acknowledge, then hand to detection.
+
+Messages arrive as raw bytes (the method is registered without a deserializer) so that a
+malformed message is answered with INVALID_ARGUMENT and counted, instead of gRPC's generic
+INTERNAL error that the application never sees.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from canhgac import __version__
+from canhgac.v1 import agent_pb2
+from collector.bus.base import Bus, StoredBatch
+from collector.config import IngestConfig
+from collector.metrics import CollectorMetrics
+from collector.storage.base import AgentRecord
+from collector.storage.worker import StoreWorker
+
+log = logging.getLogger("canhgac.collector.ingest")
+
+AGENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class StreamAbortError(Exception):
+    """Ends one agent's stream with a gRPC status; other streams are unaffected."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, error_type: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.error_type = error_type
+
+
+@dataclass
+class _StreamState:
+    agent_id: str = ""
+    hostname: str = ""
+    version: str = ""
+    peer: str = ""
+
+
+def _parse(raw: bytes) -> agent_pb2.AgentMessage:
+    msg = agent_pb2.AgentMessage()
+    try:
+        msg.ParseFromString(raw)
+    except DecodeError as exc:
+        raise StreamAbortError(
+            grpc.StatusCode.INVALID_ARGUMENT, f"malformed message: {exc}", "decode"
+        ) from None
+    return msg
+
+
+class IngestService:
+    """Servicer for AgentService.Stream; one instance serves every agent."""
+
+    def __init__(
+        self,
+        limits: IngestConfig,
+        store: StoreWorker,
+        bus: Bus,
+        metrics: CollectorMetrics,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self._limits = limits
+        self._store = store
+        self._bus = bus
+        self._metrics = metrics
+        self._clock_ns = clock_ns
+
+    async def stream(
+        self, requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[bytes, bytes]
+    ) -> AsyncIterator[bytes]:
+        state = _StreamState(peer=context.peer())
+        self._metrics.streams_open.inc()
+        try:
+            async for out in self._serve(requests, state):
+                yield out.SerializeToString()
+        except StreamAbortError as exc:
+            self._metrics.errors.labels(stage="ingest", error_type=exc.error_type).inc()
+            log.warning(
+                "stream refused: %s",
+                exc.message,
+                extra={"fields": {"agent_id": state.agent_id, "peer": state.peer}},
+            )
+            await context.abort(exc.code, exc.message)
+        finally:
+            self._metrics.streams_open.dec()
+
+    async def _serve(
+        self, requests: AsyncIterator[bytes], state: _StreamState
+    ) -> AsyncIterator[agent_pb2.CollectorMessage]:
+        hello_seen = False
+        async for raw in requests:
+            msg = _parse(raw)
+            kind = msg.WhichOneof("message")
+            if not hello_seen:
+                if kind != "hello":
+                    raise StreamAbortError(
+                        grpc.StatusCode.FAILED_PRECONDITION,
+                        "the first message on a stream must be Hello",
+                        "protocol",
+                    )
+                hello_seen = True
+                yield await self._hello(msg.hello, state)
+            elif kind == "batch":
+                yield await self._batch(msg.batch, len(raw), state)
+            elif kind == "heartbeat":
+                await self._heartbeat(msg.heartbeat, state)
+            else:
+                raise StreamAbortError(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"unexpected message kind {kind!r} after Hello",
+                    "protocol",
+                )
+
+    async def _hello(
+        self, hello: agent_pb2.Hello, state: _StreamState
+    ) -> agent_pb2.CollectorMessage:
+        if not AGENT_ID_RE.match(hello.agent_id):
+            raise StreamAbortError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "agent_id must be 1-128 characters of letters, digits, '.', '_' or '-'",
+                "bad_agent_id",
+            )
+        state.agent_id, state.hostname = hello.agent_id, hello.hostname[:255]
+        state.version = hello.agent_version[:64]
+        last = await self._touch(state)
+        log.info(
+            "agent connected",
+            extra={"fields": {"agent_id": state.agent_id, "peer": state.peer, "last_seq": last}},
+        )
+        return agent_pb2.CollectorMessage(
+            welcome=agent_pb2.Welcome(
+                collector_version=__version__,
+                last_stored_seq=last,
+                max_batch_events=self._limits.max_batch_events,
+                max_batch_bytes=self._limits.max_batch_bytes,
+                heartbeat_interval_ms=self._limits.heartbeat_interval_ms,
+            )
+        )
+
+    def _reject(self, seq: int, code: str, message: str, events: int) -> agent_pb2.CollectorMessage:
+        self._metrics.rejected_batches.labels(reason=code).inc()
+        self._metrics.discarded.labels(stage="ingest", reason=code, intentional="true").inc(events)
+        log.warning("batch rejected: %s", message, extra={"fields": {"seq": seq, "code": code}})
+        return agent_pb2.CollectorMessage(
+            reject=agent_pb2.Reject(seq=seq, code=code, message=message)
+        )
+
+    async def _batch(
+        self, batch: agent_pb2.EventBatch, size: int, state: _StreamState
+    ) -> agent_pb2.CollectorMessage:
+        n = len(batch.events)
+        self._metrics.received_batches.inc()
+        self._metrics.received_events.inc(n)
+        if batch.seq == 0:
+            return self._reject(0, "bad_seq", "batch seq must start at 1", n)
+        if batch.agent_id and batch.agent_id != state.agent_id:
+            return self._reject(
+                batch.seq, "agent_mismatch", "batch agent_id differs from the stream's agent", n
+            )
+        if n > self._limits.max_batch_events:
+            return self._reject(
+                batch.seq,
+                "too_many_events",
+                f"batch has {n} events; the limit is {self._limits.max_batch_events}",
+                n,
+            )
+        if size > self._limits.max_batch_bytes:
+            return self._reject(
+                batch.seq,
+                "too_large",
+                f"batch is {size} bytes; the limit is {self._limits.max_batch_bytes}",
+                n,
+            )
+        for ev in batch.events:
+            # The stream's identity wins over whatever the event claims.
+            ev.agent_id = state.agent_id
+        started = time.perf_counter()
+        stored = await self._store.run(
+            self._store.store.store_batch, state.agent_id, batch.seq, batch.events, self._clock_ns()
+        )
+        self._metrics.store_seconds.observe(time.perf_counter() - started)
+        if stored:
+            self._metrics.stored_events.inc(n)
+            await self._bus.publish(StoredBatch(state.agent_id, batch.seq, list(batch.events)))
+            self._metrics.bus_depth.set(self._bus.depth())
+            status = agent_pb2.ACK_STATUS_STORED
+        else:
+            self._metrics.duplicate_batches.inc()
+            status = agent_pb2.ACK_STATUS_DUPLICATE
+        return agent_pb2.CollectorMessage(ack=agent_pb2.Ack(seq=batch.seq, status=status, events=n))
+
+    async def _heartbeat(self, hb: agent_pb2.Heartbeat, state: _StreamState) -> None:
+        await self._touch(state, status=hb.status.SerializeToString())
+
+    async def _touch(self, state: _StreamState, status: bytes = b"") -> int:
+        """Record that the agent is alive; return the highest seq stored for it."""
+        now = self._clock_ns()
+        store = self._store.store
+        current = await self._store.run(store.get_agent, state.agent_id)
+        last_seq = await self._store.run(store.last_seq, state.agent_id)
+        record = AgentRecord(
+            agent_id=state.agent_id,
+            hostname=state.hostname or (current.hostname if current else ""),
+            version=state.version or (current.version if current else ""),
+            first_seen_ns=current.first_seen_ns if current else now,
+            last_seen_ns=now,
+            last_seq=last_seq,
+            peer=state.peer,
+            status=status or (current.status if current else b""),
+        )
+        await self._store.run(store.upsert_agent, record)
+        return last_seq
+
+
+async def enroll_unimplemented(raw: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+    """Enrollment arrives with the mutual-TLS work; until then it says so plainly."""
+    await context.abort(
+        grpc.StatusCode.UNIMPLEMENTED, "enrollment is not available in this collector version"
+    )
+    raise AssertionError("unreachable: abort raises")

@@ -1,0 +1,83 @@
+"""The collector's HTTP side: a first console page, /healthz and /metrics.
+
+This is the seed of the layer-1 console and the layer-2 metrics endpoint. Until roles and
+authentication land it listens on loopback only by default (http.listen), and every page is
+read-only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from collections.abc import Callable
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from collector.detection.worker import SEVERITY_NAMES
+from collector.metrics import CollectorMetrics
+from collector.storage.worker import StoreWorker
+
+PAGE = """<!doctype html>
+<html lang="vi"><head><meta charset="utf-8"><title>Canh Gác</title>
+<meta http-equiv="refresh" content="5">
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}</style></head>
+<body><h1>Canh Gác — {name}</h1>
+<h2>Cảnh báo / Alerts</h2>
+<table><tr><th>Thời gian / Time</th><th>Mức / Severity</th><th>Quy tắc / Rule</th>
+<th>Máy / Host</th><th>Tóm tắt / Summary</th><th>Trạng thái / Status</th></tr>{alerts}</table>
+<h2>Tác tử / Agents</h2>
+<table><tr><th>Agent</th><th>Host</th><th>Version</th><th>Last seen</th><th>Last seq</th></tr>
+{agents}</table></body></html>"""
+
+
+def _time(ns: int) -> str:
+    return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _row(*cells: object) -> str:
+    return "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>"
+
+
+def build_app(
+    name: str, store: StoreWorker, metrics: CollectorMetrics, ready: Callable[[], bool]
+) -> Starlette:
+    async def index(request: Request) -> Response:
+        alerts = await store.run(store.store.alerts, after_row=0, limit=100_000)
+        agents = await store.run(store.store.list_agents)
+        alert_rows = "".join(
+            _row(
+                _time(a.alert.created_ns),
+                SEVERITY_NAMES.get(a.alert.severity, "unknown"),
+                a.alert.rule_title,
+                a.alert.host,
+                a.alert.summary,
+                a.status,
+            )
+            for a in reversed(alerts[-50:])
+        )
+        agent_rows = "".join(
+            _row(g.agent_id, g.hostname, g.version, _time(g.last_seen_ns), g.last_seq)
+            for g in agents
+        )
+        body = PAGE.format(name=html.escape(name), alerts=alert_rows, agents=agent_rows)
+        return HTMLResponse(body)
+
+    async def healthz(request: Request) -> Response:
+        ok = ready()
+        return JSONResponse({"status": "ok" if ok else "starting"}, status_code=200 if ok else 503)
+
+    async def metrics_page(request: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return Starlette(
+        routes=[
+            Route("/", index),
+            Route("/healthz", healthz),
+            Route("/metrics", metrics_page),
+        ]
+    )

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The embedded default on this machine: a collector on SQLite and a local agent, with the
+# generated configuration and all state in ./demo-state. Ctrl-C stops both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh collector
+state=${CANHGAC_DEMO_DIR:-$PWD/demo-state}
+mkdir -p "$state"
+.venv/bin/python scripts/demo_config.py "$state"
+bin=.venv/bin
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+
+$bin/canhgac-collector run --config "$state/collector.yaml" 2>>"$state/collector.log" &
+pids+=($!)
+for _ in $(seq 1 100); do
+  $bin/python -c "import sys, urllib.request as u; u.urlopen('http://127.0.0.1:${CANHGAC_HTTP_PORT:-9441}/healthz', timeout=1)" 2>/dev/null && break
+  sleep 0.2
+done
+$bin/canhgac-agent run --config "$state/agent.yaml" 2>>"$state/agent.log" &
+pids+=($!)
+sleep 2
+cat <<MSG
+
+  Canh Gác is running (embedded default: collector on SQLite + a local agent).
+
+  Console      http://127.0.0.1:${CANHGAC_HTTP_PORT:-9441}/      (metrics: /metrics)
+  Alerts       $bin/canhgac-collector alerts list --config $state/collector.yaml
+               $bin/canhgac-collector alerts tail --config $state/collector.yaml
+  Agents       $bin/canhgac-collector agents list --config $state/collector.yaml
+  Logs         $state/collector.log  $state/agent.log
+
+  The agent watches $state/auth.log (and /var/log/auth.log or /var/log/secure
+  when it can read them). Try five failed SSH logins:
+
+    for i in 1 2 3 4 5; do echo "\$(date '+%b %e %H:%M:%S') \$(hostname) sshd[4242]: Failed password for invalid user admin from 203.0.113.7 port 5123\$i ssh2" >> $state/auth.log; done
+
+MSG
+grep -h "source " "$state/agent.log" | sed 's/^/  agent: /' || true
+echo
+echo "  Ctrl-C to stop."
+wait -n "${pids[@]}"

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Debian packages the test suite needs. Installs only what is missing; needs root for that.
+set -euo pipefail
+need=()
+# (the network sensor, console and metrics issues add nmap, chromium and prometheus here)
+command -v ip >/dev/null || need+=(iproute2)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing Debian packages: ${need[*]} (run as root, or install them)" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
