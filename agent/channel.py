@@ -33,7 +33,9 @@ def make_channel(conn: CollectorConnection) -> grpc.aio.Channel:
     try:
         ca = conn.ca_file.read_bytes()
     except OSError as exc:
-        raise TlsError(f"cannot read CA certificate: {exc.strerror}", location=str(conn.ca_file))
+        raise TlsError(
+            f"cannot read CA certificate: {exc.strerror}", location=str(conn.ca_file)
+        ) from None
     if conn.server_name:
         options.append(("grpc.ssl_target_name_override", conn.server_name))
     creds = grpc.ssl_channel_credentials(root_certificates=ca)

@@ -80,13 +80,14 @@ class AgentRuntime:
         except CanhGacError as exc:
             src.health.state, src.health.detail = "failed", str(exc)
             log.error("source %s failed: %s", src.source_id, exc)
-        except Exception as exc:  # noqa: BLE001  # one broken source must not stop the agent
+        except Exception as exc:  # one broken source must not stop the agent
             src.health.state, src.health.detail = "failed", f"{type(exc).__name__}: {exc}"
             log.exception("source %s crashed", src.source_id)
 
     def describe_sources(self) -> list[str]:
         return [
-            f"{s.source_id}: {s.health.state}" + (f" ({s.health.detail})" if s.health.detail else "")
+            f"{s.source_id}: {s.health.state}"
+            + (f" ({s.health.detail})" if s.health.detail else "")
             for s in self.sources
         ]
 

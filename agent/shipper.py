@@ -10,6 +10,7 @@ deduplication makes that safe.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import socket
@@ -67,10 +68,8 @@ class Shipper:
                 break
             delay = backoff * random.uniform(0.5, 1.0)
             backoff = min(backoff * 2, sc.backoff_max_ms / 1000)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
-            except TimeoutError:
-                pass
 
     async def _session(self, stop: asyncio.Event) -> None:
         sc = self._cfg.shipper
@@ -92,8 +91,12 @@ class Shipper:
             self.connected, self.last_error = True, ""
             log.info(
                 "connected to collector",
-                extra={"fields": {"address": self._cfg.collector.address,
-                                  "last_stored_seq": welcome.last_stored_seq}},
+                extra={
+                    "fields": {
+                        "address": self._cfg.collector.address,
+                        "last_stored_seq": welcome.last_stored_seq,
+                    }
+                },
             )
             window = max(1, sc.max_unacked_batches)
             max_events = min(sc.batch_max_events, welcome.max_batch_events or sc.batch_max_events)
@@ -134,10 +137,8 @@ class Shipper:
                 next_hb = loop.time() + hb_interval
             async with room:
                 if len(inflight) >= window:
-                    try:
+                    with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(room.wait(), timeout=0.5)
-                    except TimeoutError:
-                        pass
                     continue
             batch = await self._spool.batch_after(last_sent, max_events, max_bytes)
             if batch is None:
@@ -177,7 +178,10 @@ class Shipper:
                 self._status.drops.add("shipper", f"rejected_{rej.code}", n)
                 log.error(
                     "collector refused batch %d: %s (%s); %d events dropped",
-                    rej.seq, rej.message, rej.code, n,
+                    rej.seq,
+                    rej.message,
+                    rej.code,
+                    n,
                 )
                 done = rej.seq
             else:

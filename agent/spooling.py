@@ -8,6 +8,7 @@ batch is worth closing: once `batch_max_events` are waiting, or the oldest waiti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +25,9 @@ T = TypeVar("T")
 class AsyncSpool:
     """The spool, awaited from the loop; also the EventSink every source writes into."""
 
-    def __init__(self, spool: SqliteSpool, *, batch_max_events: int, batch_max_delay_ms: int) -> None:
+    def __init__(
+        self, spool: SqliteSpool, *, batch_max_events: int, batch_max_delay_ms: int
+    ) -> None:
         self.spool = spool
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool")
         self._max_events = batch_max_events
@@ -65,10 +68,8 @@ class AsyncSpool:
             if self._first_waiting is not None:
                 wake = min(wake, self._first_waiting + self._delay)
             self._changed.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout=max(0.0, wake - now))
-            except TimeoutError:
-                pass
 
     def _ready_now(self) -> bool:
         if self._waiting >= self._max_events:

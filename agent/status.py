@@ -64,7 +64,9 @@ class StatusReporter:
         total = 0
         for sid, h in sorted(sources.items()):
             total += h.events
-            status.sources.add(source=sid, state=h.state, mode=h.mode, detail=h.detail, events=h.events)
+            status.sources.add(
+                source=sid, state=h.state, mode=h.mode, detail=h.detail, events=h.events
+            )
             for reason, n in sorted(h.unparsed.items()):
                 status.drops.add(source=sid, reason=f"unparsed:{reason}", count=n)
         status.events_total = total

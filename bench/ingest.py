@@ -66,11 +66,24 @@ logging: {{level: warning}}
                     return 1
                 time.sleep(0.1)
             args = [
-                sys.executable, str(ROOT / "bench" / "loadgen.py"),
-                "--address", f"localhost:{port}", "--ca", str(ca),
-                "--events", str(ns.events), "--agents", str(ns.agents),
-                "--batch", str(ns.batch), "--window", str(ns.window),
-                "--rate", str(ns.rate), "--target-eps", "100000",
+                sys.executable,
+                str(ROOT / "bench" / "loadgen.py"),
+                "--address",
+                f"localhost:{port}",
+                "--ca",
+                str(ca),
+                "--events",
+                str(ns.events),
+                "--agents",
+                str(ns.agents),
+                "--batch",
+                str(ns.batch),
+                "--window",
+                str(ns.window),
+                "--rate",
+                str(ns.rate),
+                "--target-eps",
+                "100000",
             ]
             print(f"storage={ns.storage} cores={os.cpu_count()}")
             return subprocess.call(args)

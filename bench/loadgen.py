@@ -72,7 +72,8 @@ async def run_agent(
         )()
         await call.write(agent_pb2.AgentMessage(hello=agent_pb2.Hello(agent_id=agent_id)))
         welcome = await call.read()
-        assert welcome is not grpc.aio.EOF and welcome.HasField("welcome"), welcome
+        if welcome is grpc.aio.EOF or not welcome.HasField("welcome"):
+            raise RuntimeError(f"collector did not welcome the agent: {welcome}")
         window = asyncio.Semaphore(ns.window)
         sent_created: dict[int, list[int]] = {}
         batches = (per_agent + ns.batch - 1) // ns.batch

@@ -59,7 +59,9 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-def setup_logging(level: str = "info", fmt: LogFormat = "text", stream: TextIO | None = None) -> None:
+def setup_logging(
+    level: str = "info", fmt: LogFormat = "text", stream: TextIO | None = None
+) -> None:
     """Configure the root logger once for a program."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonLinesFormatter() if fmt == "json" else TextFormatter())

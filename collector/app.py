@@ -38,7 +38,9 @@ def server_credentials(config: CollectorConfig) -> ServerCredentials | None:
     if tls.mode == "insecure_dev":
         return None
     if tls.mode == "files":
-        assert tls.cert_file is not None and tls.key_file is not None  # checked by the model
+        # Both are required by the model in mode "files".
+        assert tls.cert_file is not None
+        assert tls.key_file is not None
         return load_credentials(tls.cert_file, tls.key_file, tls.ca_file)
     return ensure_pki(config.state_dir / "pki", list(tls.server_names))
 
@@ -126,4 +128,3 @@ async def run_forever(config: CollectorConfig) -> None:
     await stop.wait()
     log.info("stopping")
     await app.stop()
-

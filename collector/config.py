@@ -29,7 +29,9 @@ class TlsConfig(StrictModel):
     """
 
     mode: Literal["auto", "files", "insecure_dev"] = "auto"
-    server_names: list[str] = Field(default_factory=lambda: ["localhost", "127.0.0.1"], min_length=1)
+    server_names: list[str] = Field(
+        default_factory=lambda: ["localhost", "127.0.0.1"], min_length=1
+    )
     cert_file: Path | None = None
     key_file: Path | None = None
     ca_file: Path | None = None
@@ -44,7 +46,7 @@ class TlsConfig(StrictModel):
 class IngestConfig(StrictModel):
     """The gRPC ingest port and the limits it enforces on every agent."""
 
-    listen: ListenAddress = "0.0.0.0:9440"  # noqa: S104  # agents on other hosts must reach it
+    listen: ListenAddress = "0.0.0.0:9440"  # agents on other hosts must reach it
     max_batch_events: int = Field(5000, ge=1, le=100_000)
     max_batch_bytes: int = Field(4 * MiB, ge=1024, le=64 * MiB)
     heartbeat_interval_ms: int = Field(10_000, ge=1000, le=600_000)

@@ -140,7 +140,9 @@ def _cert_names(cert_pem: bytes) -> set[str]:
     }
 
 
-def ensure_pki(pki_dir: Path, names: list[str], now: dt.datetime | None = None) -> ServerCredentials:
+def ensure_pki(
+    pki_dir: Path, names: list[str], now: dt.datetime | None = None
+) -> ServerCredentials:
     """Load the CA and server certificate from `pki_dir`, creating what is missing.
 
     The server certificate is re-issued when the configured names change or it expires within

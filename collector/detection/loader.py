@@ -17,5 +17,7 @@ def load_detector(rule_paths: Sequence[Path], clock_ns: Callable[[], int]) -> De
     result = engine.load(rule_paths)
     for err in result.errors:
         log.error("rule not loaded: %s", err, extra={"fields": {"path": str(err.path)}})
-    log.info("rules loaded", extra={"fields": {"rules": result.loaded, "errors": len(result.errors)}})
+    log.info(
+        "rules loaded", extra={"fields": {"rules": result.loaded, "errors": len(result.errors)}}
+    )
     return engine

@@ -33,7 +33,12 @@ class DetectionWorker:
     """Runs the detector on its own thread so rule evaluation never stalls the event loop."""
 
     def __init__(
-        self, bus: Bus, detector: Detector, store: StoreWorker, metrics: CollectorMetrics, origin: str
+        self,
+        bus: Bus,
+        detector: Detector,
+        store: StoreWorker,
+        metrics: CollectorMetrics,
+        origin: str,
     ) -> None:
         self._bus = bus
         self._detector = detector
@@ -52,7 +57,7 @@ class DetectionWorker:
                 alerts = await loop.run_in_executor(
                     self._executor, self._detector.process, batch.events
                 )
-            except Exception:  # noqa: BLE001  # one bad batch must not stop detection
+            except Exception:  # one bad batch must not stop detection
                 self._metrics.errors.labels(stage="detection", error_type="rule_runtime").inc()
                 log.exception("detection failed on a batch", extra={"fields": {"seq": batch.seq}})
                 continue

@@ -25,9 +25,10 @@ def build_server(
 ) -> tuple[grpc.aio.Server, int]:
     """A grpc.aio server with the agent service bound; returns (server, bound port)."""
     limits = config.ingest
-    # gRPC refuses anything above this at the transport, before our handler sees it; our own
-    # limit (max_batch_bytes, counted and answered with a Reject) sits below it.
-    transport_limit = limits.max_batch_bytes + 1024 * 1024
+    # gRPC refuses anything above the transport limit before our handler sees it, so the
+    # application cannot count it. Keep that limit well above our own (max_batch_bytes, which is
+    # counted and answered with a Reject), so that only gross abuse meets the transport one.
+    transport_limit = min(max(4 * limits.max_batch_bytes, 16 * 1024 * 1024), 256 * 1024 * 1024)
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", transport_limit),
@@ -46,9 +47,7 @@ def build_server(
             enroll_unimplemented, request_deserializer=_identity, response_serializer=_identity
         ),
     }
-    server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),)
-    )
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
     if credentials is None:
         log.warning("ingest runs WITHOUT TLS (tls.mode insecure_dev): development only")
         port = server.add_insecure_port(limits.listen)

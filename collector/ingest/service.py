@@ -222,7 +222,9 @@ class IngestService:
         return last_seq
 
 
-async def enroll_unimplemented(raw: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+async def enroll_unimplemented(
+    raw: bytes, context: grpc.aio.ServicerContext[bytes, bytes]
+) -> bytes:
     """Enrollment arrives with the mutual-TLS work; until then it says so plainly."""
     await context.abort(
         grpc.StatusCode.UNIMPLEMENTED, "enrollment is not available in this collector version"

@@ -3,6 +3,8 @@
 Methods are synchronous and may block: the collector calls them from a worker thread, never on
 the event loop. One Store object is used by one thread at a time unless the backend says
 otherwise. The shared contract tests in tests/collector/storage/ define the behaviour.
+Every failure of the database is raised as StorageError (MigrationError for schema problems);
+arguments outside the contract (a seq beyond SQL BIGINT, a limit below 1) raise ValueError.
 """
 
 from __future__ import annotations
@@ -58,7 +60,9 @@ class Store(Protocol):
         """
         ...
 
-    def schema_version(self) -> int: ...
+    def schema_version(self) -> int:
+        """The schema version in force; 0 for a database never migrated."""
+        ...
 
     def store_batch(
         self, agent_id: str, seq: int, events: Sequence[events_pb2.Event], received_ns: int
@@ -66,7 +70,12 @@ class Store(Protocol):
         """Store one batch atomically and durably, keyed by (agent_id, seq).
 
         Returns True when stored, False when that (agent_id, seq) was stored before (nothing is
-        written then). Either all events of the batch are stored, or none.
+        written then). Either all events of the batch are stored, or none. When this returns
+        True the batch is durable (it survives a crash of the process or the machine), so the
+        collector may acknowledge it. An empty batch is stored like any other.
+
+        `agent_id` is the authenticated agent: it is the agent every agent_id filter below
+        matches, whatever the events' own agent_id field says. `seq` must be in 0..2**63-1.
         """
         ...
 
@@ -74,18 +83,32 @@ class Store(Protocol):
         """Highest batch seq stored for the agent (0 when none)."""
         ...
 
-    def count_events(self, *, agent_id: str | None = None) -> int: ...
+    def count_events(self, *, agent_id: str | None = None) -> int:
+        """Number of events stored, or of those stored in batches of one agent."""
+        ...
 
     def events(
         self, *, after_row: int = 0, limit: int = 1000, agent_id: str | None = None
     ) -> list[StoredEvent]:
-        """Events with row id greater than `after_row`, in row-id order."""
+        """Events with row id greater than `after_row`, in row-id order, at most `limit` (>= 1).
+
+        Pass the last row id of one page as `after_row` to get the next.
+        """
         ...
 
-    def events_by_ids(self, event_ids: Sequence[str]) -> list[StoredEvent]: ...
+    def events_by_ids(self, event_ids: Sequence[str]) -> list[StoredEvent]:
+        """Stored events with one of these ids, in row-id order; unknown ids are skipped.
+
+        An event id stored more than once (re-sent in a new batch) gives each stored copy.
+        """
+        ...
 
     def upsert_agent(self, agent: AgentRecord) -> None:
-        """Insert or update an agent; first_seen_ns keeps its first value."""
+        """Insert or update an agent; first_seen_ns keeps its first value.
+
+        A first_seen_ns of 0 means "unknown" and is replaced by the next non-zero value. Every
+        other field takes the new record's value.
+        """
         ...
 
     def get_agent(self, agent_id: str) -> AgentRecord | None: ...
@@ -102,4 +125,6 @@ class Store(Protocol):
 
     def get_alert(self, alert_id: str) -> StoredAlert | None: ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the database; later calls raise StorageError. Closing twice is allowed."""
+        ...

@@ -78,8 +78,7 @@ logging: {{format: json}}
     )
     try:
         wait_for(
-            lambda: (tmp_path / "collector" / "pki" / "ca.crt").exists()
-            and _port_open(grpc_port),
+            lambda: (tmp_path / "collector" / "pki" / "ca.crt").exists() and _port_open(grpc_port),
             30,
             "the collector to listen",
         )
@@ -140,8 +139,15 @@ def test_five_failed_logins_raise_one_alert(system: dict[str, Path]) -> None:
 
     # `alerts tail` shows it too, and stops by itself with --timeout.
     tail = subprocess.run(
-        [BIN / "canhgac-collector", "alerts", "tail", "--timeout", "1",
-         "--config", system["collector_cfg"]],
+        [
+            BIN / "canhgac-collector",
+            "alerts",
+            "tail",
+            "--timeout",
+            "1",
+            "--config",
+            system["collector_cfg"],
+        ],
         capture_output=True,
         check=True,
         timeout=30,

@@ -51,6 +51,12 @@ async def open_agent(app: CollectorApp, agent_id: str) -> tuple[grpc.aio.Channel
     return channel, call
 
 
+async def exchange_hello(channel: grpc.aio.Channel, agent_id: str) -> Any:
+    call = raw_stream(channel)
+    await call.write(hello(agent_id))
+    return await call.read()
+
+
 async def test_batch_is_acknowledged_after_store_and_resend_is_deduplicated(
     make_collector: Any,
 ) -> None:
@@ -145,7 +151,12 @@ async def test_message_above_transport_limit_fails_that_stream_only(make_collect
     app: CollectorApp = await make_collector(max_batch_bytes=64 * 1024)
     good_channel, good = await open_agent(app, "good-agent")
     channel, call = await open_agent(app, "huge-agent")
-    await call.write(batch("huge-agent", 1, 3, size=800_000))  # 2.4 MB > 64 KiB + 1 MiB
+    # 2.4 MB: far above max_batch_bytes, still below the transport limit: counted Reject.
+    await call.write(batch("huge-agent", 1, 3, size=800_000))
+    assert (await call.read()).reject.code == "too_large"
+    assert metric(app, "canhgac_collector_rejected_batches_total", reason="too_large") == 1
+    # 20 MB: above the transport limit (16 MiB here); gRPC itself ends that stream.
+    await call.write(batch("huge-agent", 2, 4, size=5_000_000))
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await call.read()
     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -183,10 +194,8 @@ async def test_garbage_bytes_on_the_port_do_not_stop_the_collector(make_collecto
 async def test_plaintext_client_cannot_talk_to_tls_port(make_collector: Any) -> None:
     app: CollectorApp = await make_collector()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{app.grpc_port}") as channel:
-        call = raw_stream(channel)
         with pytest.raises(grpc.aio.AioRpcError) as info:
-            await call.write(hello("plain"))
-            await call.read()
+            await exchange_hello(channel, "plain")
         assert info.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
@@ -199,8 +208,6 @@ async def test_client_with_another_ca_is_refused(make_collector: Any, tmp_path: 
     other_ca, _ = create_ca("someone else", dt.datetime.now(dt.UTC))
     creds = grpc.ssl_channel_credentials(root_certificates=other_ca)
     async with grpc.aio.secure_channel(f"localhost:{app.grpc_port}", creds) as channel:
-        call = raw_stream(channel)
         with pytest.raises(grpc.aio.AioRpcError) as info:
-            await call.write(hello("wrong-trust"))
-            await call.read()
+            await exchange_hello(channel, "wrong-trust")
         assert info.value.code() == grpc.StatusCode.UNAVAILABLE

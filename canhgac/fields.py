@@ -1,0 +1,428 @@
+"""The field vocabulary: typed events as flat Elastic-Common-Schema-style dotted paths.
+
+This is the only module that knows how an `events_pb2.Event` maps onto the names rules, the
+console and exports use (`process.executable`, `source.ip`, `event.outcome` ...). Everything
+else asks `event_fields()` or checks a name with `is_known_field()`.
+
+Naming rules:
+
+* A path that ECS defines is used with the ECS meaning (`file.mode` is an octal string such
+  as "0640", `network.iana_number` a string, `event.start`/`event.end` are Unix ns here).
+* What ECS lacks lives under `canhgac.<kind>.*` (`canhgac.auth.method`,
+  `canhgac.auth.user_invalid`, `canhgac.conn.*`), so a future ECS field never clashes with ours.
+* The state before a file change is `file.original.*` (path before a rename, hash, mode, owner
+  before a modification), so "old" values have one predictable prefix.
+* Socket and flow addresses: `source` is the side that opened the connection, `destination`
+  the side that accepted it. A listening socket's own address is `destination.*`, so
+  `destination.port` is the service port for listen, inbound and outbound sockets alike.
+
+Absent values: proto3 cannot tell an unset scalar from zero or an empty string, so a field is
+emitted only when it is non-empty/non-zero, with two exceptions where zero means something:
+`user.id`/`file.uid`/`file.gid` (root is 0) are emitted when the matching name is present, and
+`process.exit_code` is emitted on process end events. Booleans are emitted only when true.
+
+Speed: called once per event on the collector's hot path, so the per-kind work is a
+precomputed table of (path, attrgetter) plus a small function for derived values; there is no
+descriptor reflection per call.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable, Mapping
+from operator import attrgetter
+from typing import Any, Final
+
+from canhgac.v1 import events_pb2
+
+FieldValue = str | int | float | bool | list[str]
+Fields = dict[str, FieldValue]
+
+_OUTCOMES: Final[Mapping[int, str]] = {
+    events_pb2.OUTCOME_SUCCESS: "success",
+    events_pb2.OUTCOME_FAILURE: "failure",
+    events_pb2.OUTCOME_UNKNOWN: "unknown",
+}
+
+# Union of TCP flags as the flow sensor encodes them (events.proto FlowEvent.tcp_flags).
+_TCP_FLAGS: Final[tuple[tuple[int, str], ...]] = (
+    (1, "fin"),
+    (2, "syn"),
+    (4, "rst"),
+    (8, "psh"),
+    (16, "ack"),
+    (32, "urg"),
+    (64, "ece"),
+    (128, "cwr"),
+)
+_PROBE_KINDS: Final[tuple[str, ...]] = ("syn", "fin", "null", "xmas", "ack")
+
+# Straight copies: (dotted path, proto attribute). Emitted when the value is truthy.
+_COPIES: Final[Mapping[str, tuple[tuple[str, str], ...]]] = {
+    "process": (
+        ("process.pid", "pid"),
+        ("process.parent.pid", "ppid"),
+        ("process.executable", "executable"),
+        ("process.command_line", "command_line"),
+        ("user.name", "user"),
+        ("process.working_directory", "cwd"),
+        ("process.parent.executable", "parent_executable"),
+        ("process.parent.command_line", "parent_command_line"),
+        ("process.start", "start_time_ns"),
+        ("process.end", "end_time_ns"),
+    ),
+    "auth": (
+        ("user.name", "user"),
+        ("source.ip", "source_ip"),
+        ("source.port", "source_port"),
+        ("destination.ip", "destination_ip"),
+        ("destination.port", "destination_port"),
+        ("canhgac.auth.method", "method"),
+        ("process.name", "process_name"),
+        ("process.pid", "process_pid"),
+        ("user.target.name", "target_user"),
+        ("process.command_line", "command"),
+        ("canhgac.auth.tty", "tty"),
+        ("process.working_directory", "cwd"),
+        ("event.reason", "reason"),
+        ("group.name", "group"),
+        ("user.id", "uid"),
+        ("group.id", "gid"),
+        ("canhgac.auth.repeat_count", "repeat_count"),
+    ),
+    "file": (
+        ("file.path", "path"),
+        ("file.original.path", "old_path"),
+        ("file.hash.sha256", "sha256_new"),
+        ("file.original.hash.sha256", "sha256_old"),
+        ("file.size", "size"),
+        ("file.mtime", "mtime_ns"),
+        ("file.owner", "owner"),
+        ("file.group", "group"),
+        ("process.pid", "pid"),
+        ("process.executable", "process_executable"),
+    ),
+    "socket": (
+        ("network.transport", "transport"),
+        ("network.direction", "direction"),
+        ("canhgac.socket.state", "state"),
+        ("process.pid", "pid"),
+        ("process.executable", "process_executable"),
+        ("process.name", "process_name"),
+        ("user.name", "user"),
+    ),
+    "flow": (
+        ("network.transport", "transport"),
+        ("source.ip", "src_ip"),
+        ("source.port", "src_port"),
+        ("destination.ip", "dst_ip"),
+        ("destination.port", "dst_port"),
+        ("network.direction", "direction"),
+        ("source.packets", "packets_to_server"),
+        ("destination.packets", "packets_to_client"),
+        ("source.bytes", "bytes_to_server"),
+        ("destination.bytes", "bytes_to_client"),
+        ("event.start", "first_seen_ns"),
+        ("event.end", "last_seen_ns"),
+        ("canhgac.flow.end_reason", "end_reason"),
+        ("observer.ingress.interface.name", "interface"),
+        ("destination.domain", "server_name"),
+    ),
+    "dns": (
+        ("dns.question.name", "query_name"),
+        ("dns.question.type", "query_type"),
+        ("dns.response_code", "rcode"),
+        ("canhgac.dns.question.length", "query_length"),
+        ("source.ip", "client_ip"),
+        ("source.port", "client_port"),
+        ("destination.ip", "server_ip"),
+        ("destination.port", "server_port"),
+        ("network.transport", "transport"),
+    ),
+    "connection_attempts": (
+        ("canhgac.conn.scope", "scope"),
+        ("canhgac.conn.ip", "ip"),
+        ("event.start", "window_start_ns"),
+        ("event.end", "window_end_ns"),
+        ("canhgac.conn.syn_without_handshake", "syn_without_handshake"),
+        ("canhgac.conn.handshakes_completed", "handshakes_completed"),
+        ("canhgac.conn.distinct_dst_ports", "distinct_dst_ports"),
+        ("canhgac.conn.distinct_dst_hosts", "distinct_dst_hosts"),
+        ("canhgac.conn.distinct_src_hosts", "distinct_src_hosts"),
+        ("canhgac.conn.rst_replies", "rst_replies"),
+        ("canhgac.conn.icmp_unreachable", "icmp_unreachable"),
+        ("observer.ingress.interface.name", "interface"),
+    ),
+    "inventory": (
+        ("host.hostname", "hostname"),
+        ("host.os.name", "os_name"),
+        ("host.os.version", "os_version"),
+        ("host.os.kernel", "kernel"),
+        ("host.architecture", "architecture"),
+        ("canhgac.inventory.memory_bytes", "memory_bytes"),
+        ("canhgac.inventory.cpu_count", "cpu_count"),
+        ("host.boot.time", "boot_time_ns"),
+    ),
+    "agent_status": (
+        ("agent.version", "version"),
+        ("canhgac.agent.rss_bytes", "rss_bytes"),
+        ("canhgac.agent.cpu_percent", "cpu_percent"),
+        ("canhgac.agent.spool_events", "spool_events"),
+        ("canhgac.agent.spool_bytes", "spool_bytes"),
+        ("canhgac.agent.events_total", "events_total"),
+        ("canhgac.agent.started", "started_ns"),
+    ),
+}
+
+
+def _process_extra(ev: events_pb2.Event, p: Any, out: Fields) -> None:
+    if p.args:
+        out["process.args"] = list(p.args)
+    # Rules name programs far more often than paths; derive the name when the agent had none.
+    name = p.name or (posixpath.basename(p.executable) if p.executable else "")
+    if name:
+        out["process.name"] = name
+    if p.parent_executable:
+        out["process.parent.name"] = posixpath.basename(p.parent_executable)
+    if p.user or p.uid:
+        out["user.id"] = p.uid
+    if ev.type == "end" or p.end_time_ns:
+        out["process.exit_code"] = p.exit_code
+
+
+def _auth_extra(ev: events_pb2.Event, p: Any, out: Fields) -> None:
+    if p.user_invalid:
+        out["canhgac.auth.user_invalid"] = True
+
+
+def _file_extra(ev: events_pb2.Event, p: Any, out: Fields) -> None:
+    if p.mode_new:
+        out["file.mode"] = f"{p.mode_new & 0o7777:04o}"
+    if p.mode_old:
+        out["file.original.mode"] = f"{p.mode_old & 0o7777:04o}"
+    if p.owner or p.uid_new:
+        out["file.uid"] = p.uid_new
+    if p.group or p.gid_new:
+        out["file.gid"] = p.gid_new
+    # A file that existed before the change always had a mode; only then is an old uid of 0 real.
+    existed = bool(p.mode_old or p.sha256_old)
+    if existed or p.uid_old:
+        out["file.original.uid"] = p.uid_old
+    if existed or p.gid_old:
+        out["file.original.gid"] = p.gid_old
+
+
+def _socket_extra(ev: events_pb2.Event, p: Any, out: Fields) -> None:
+    if p.direction == "inbound":
+        src = (p.remote_ip, p.remote_port)
+        dst = (p.local_ip, p.local_port)
+    elif p.direction == "listen":
+        src, dst = ("", 0), (p.local_ip, p.local_port)
+    else:
+        src = (p.local_ip, p.local_port)
+        dst = (p.remote_ip, p.remote_port)
+    _put_endpoint(out, "source", src)
+    _put_endpoint(out, "destination", dst)
+
+
+def _put_endpoint(out: Fields, side: str, endpoint: tuple[str, int]) -> None:
+    ip, port = endpoint
+    if ip:
+        out[side + ".ip"] = ip
+    if port:
+        out[side + ".port"] = port
+
+
+def _flow_extra(ev: events_pb2.Event, p: Any, out: Fields) -> None:
+    packets = p.packets_to_server + p.packets_to_client
+    if packets:
+        out["network.packets"] = packets
+    octets = p.bytes_to_server + p.bytes_to_client
+    if octets:
+        out["network.bytes"] = octets
+    flags = p.tcp_flags
+    if flags:
+        out["canhgac.flow.tcp_flags"] = [name for bit, name in _TCP_FLAGS if flags & bit]
+    if p.ip_protocol:
+        out["network.iana_number"] = str(p.ip_protocol)
+
+
+def _dns_extra(ev: events_pb2.Event, p: Any, out: Fields) -> None:
+    out["dns.type"] = "answer" if p.is_response else "query"
+    if p.transaction_id:
+        out["dns.id"] = str(p.transaction_id)
+    answers = p.answers
+    if answers:
+        out["dns.answers.data"] = [a.data for a in answers]
+        out["dns.answers.name"] = [a.name for a in answers]
+        out["dns.answers.type"] = [a.type for a in answers]
+
+
+def _conn_extra(ev: events_pb2.Event, p: Any, out: Fields) -> None:
+    # Also expose the keyed address under ECS names so scan rules can group by source.ip.
+    if p.ip and p.scope in ("source", "destination"):
+        out[p.scope + ".ip"] = p.ip
+    probes = p.probes_by_flags
+    if probes:
+        out["canhgac.conn.probe_flags"] = sorted(k for k, v in probes.items() if v)
+        for kind in _PROBE_KINDS:
+            count = probes.get(kind, 0)
+            if count:
+                out["canhgac.conn.probes." + kind] = count
+    if p.sample_ports:
+        out["canhgac.conn.sample_ports"] = [str(port) for port in p.sample_ports]
+
+
+def _inventory_extra(ev: events_pb2.Event, p: Any, out: Fields) -> None:
+    addresses = [a for iface in p.interfaces for a in iface.addresses]
+    if addresses:
+        out["host.ip"] = addresses
+    macs = [iface.mac for iface in p.interfaces if iface.mac]
+    if macs:
+        out["host.mac"] = macs
+    if p.packages:
+        out["canhgac.inventory.package_count"] = len(p.packages)
+    if p.users:
+        out["canhgac.inventory.user_names"] = [u.name for u in p.users]
+
+
+def _agent_status_extra(ev: events_pb2.Event, p: Any, out: Fields) -> None:
+    drops = sum(d.count for d in p.drops)
+    if drops:
+        out["canhgac.agent.dropped_total"] = drops
+    down = [s.source for s in p.sources if s.state in ("failed", "unavailable")]
+    if down:
+        out["canhgac.agent.sources_down"] = down
+
+
+_Extra = Callable[[events_pb2.Event, Any, Fields], None]
+_EXTRAS: Final[Mapping[str, _Extra]] = {
+    "process": _process_extra,
+    "auth": _auth_extra,
+    "file": _file_extra,
+    "socket": _socket_extra,
+    "flow": _flow_extra,
+    "dns": _dns_extra,
+    "connection_attempts": _conn_extra,
+    "inventory": _inventory_extra,
+    "agent_status": _agent_status_extra,
+}
+
+# Paths the derived-value functions above produce, per kind (kept next to the functions'
+# output so FIELD_PATHS stays complete; a test checks every produced path is listed).
+_DERIVED: Final[Mapping[str, tuple[str, ...]]] = {
+    "process": (
+        "process.args",
+        "process.name",
+        "process.parent.name",
+        "user.id",
+        "process.exit_code",
+    ),
+    "auth": ("canhgac.auth.user_invalid",),
+    "file": (
+        "file.mode",
+        "file.original.mode",
+        "file.uid",
+        "file.gid",
+        "file.original.uid",
+        "file.original.gid",
+    ),
+    "socket": ("source.ip", "source.port", "destination.ip", "destination.port"),
+    "flow": ("network.packets", "network.bytes", "canhgac.flow.tcp_flags", "network.iana_number"),
+    "dns": ("dns.type", "dns.id", "dns.answers.data", "dns.answers.name", "dns.answers.type"),
+    "connection_attempts": (
+        "source.ip",
+        "destination.ip",
+        "canhgac.conn.probe_flags",
+        "canhgac.conn.sample_ports",
+        *("canhgac.conn.probes." + kind for kind in _PROBE_KINDS),
+    ),
+    "inventory": (
+        "host.ip",
+        "host.mac",
+        "canhgac.inventory.package_count",
+        "canhgac.inventory.user_names",
+    ),
+    "agent_status": ("canhgac.agent.dropped_total", "canhgac.agent.sources_down"),
+}
+
+HEADER_PATHS: Final[frozenset[str]] = frozenset(
+    {
+        "event.id",
+        "@timestamp",
+        "event.created",
+        "agent.id",
+        "host.name",
+        "event.category",
+        "event.type",
+        "event.action",
+        "event.outcome",
+        "event.module",
+        "event.original",
+    }
+)
+LABEL_PREFIX: Final = "labels."
+
+# Every path the module can produce, by payload kind (the console lists these per kind).
+PAYLOAD_PATHS: Final[Mapping[str, frozenset[str]]] = {
+    kind: frozenset(path for path, _ in copies) | frozenset(_DERIVED[kind])
+    for kind, copies in _COPIES.items()
+}
+FIELD_PATHS: Final[frozenset[str]] = HEADER_PATHS.union(*PAYLOAD_PATHS.values())
+
+# Folded syslog repetitions ("message repeated N times"): one event standing for N records.
+REPEAT_COUNT_FIELD: Final = "canhgac.auth.repeat_count"
+
+_GETTERS: Final[Mapping[str, tuple[tuple[str, Callable[[Any], Any]], ...]]] = {
+    kind: tuple((path, attrgetter(attr)) for path, attr in copies)
+    for kind, copies in _COPIES.items()
+}
+
+
+def is_known_field(path: str) -> bool:
+    """True if `path` is one the vocabulary can produce (`labels.<any>` included)."""
+    return path in FIELD_PATHS or (path.startswith(LABEL_PREFIX) and len(path) > len(LABEL_PREFIX))
+
+
+def event_fields(ev: events_pb2.Event) -> Fields:
+    """The event as a flat dict of dotted paths; only set, non-empty values appear."""
+    out: Fields = {}
+    if ev.id:
+        out["event.id"] = ev.id
+    if ev.time_ns:
+        out["@timestamp"] = ev.time_ns
+    if ev.created_ns:
+        out["event.created"] = ev.created_ns
+    if ev.agent_id:
+        out["agent.id"] = ev.agent_id
+    if ev.host:
+        out["host.name"] = ev.host
+    if ev.category:
+        out["event.category"] = ev.category
+    if ev.type:
+        out["event.type"] = ev.type
+    if ev.action:
+        out["event.action"] = ev.action
+    outcome = _OUTCOMES.get(ev.outcome)
+    if outcome is not None:
+        out["event.outcome"] = outcome
+    if ev.source:
+        out["event.module"] = ev.source
+    if ev.original:
+        out["event.original"] = ev.original
+    if ev.labels:
+        for key, value in ev.labels.items():
+            out[LABEL_PREFIX + key] = value
+    kind = ev.WhichOneof("payload")
+    if kind is None:
+        return out
+    payload = getattr(ev, kind)
+    getters = _GETTERS.get(kind)
+    if getters is None:  # a kind newer than this collector: keep the header only
+        return out
+    for path, get in getters:
+        value = get(payload)
+        if value:
+            out[path] = value
+    _EXTRAS[kind](ev, payload, out)
+    return out

@@ -1,0 +1,300 @@
+"""Compile a parsed Sigma rule into a predicate over the flat field dict, once per rule.
+
+The input is a pySigma `SigmaRule` that has already been through `pipeline.canhgac_pipeline()`
+(so field names are our dotted paths and keyword searches are field searches). The condition
+tree pySigma resolves (`and`/`or`/`not`, `1 of x*`, `all of them` already expanded) is walked
+once; every leaf becomes a closure holding a precompiled matcher (lower-cased literal, compiled
+regex, parsed network ...), so evaluating an event does no parsing at all.
+
+Anything the engine cannot evaluate faithfully (an unknown field, a binary-encoding modifier, a
+placeholder, a timestamp-part modifier) raises RuleError naming the construct: the caller skips
+that one rule and reports why, rather than running a rule that silently never matches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Final
+
+from sigma.conditions import (
+    ConditionAND,
+    ConditionFieldEqualsValueExpression,
+    ConditionItem,
+    ConditionNOT,
+    ConditionOR,
+    ConditionValueExpression,
+)
+from sigma.exceptions import SigmaError
+from sigma.modifiers import reverse_modifier_mapping
+from sigma.rule import SigmaDetection, SigmaRule
+from sigma.types import SigmaExists, SigmaFieldReference, SigmaNull, SigmaString
+
+from canhgac import fields
+from canhgac.errors import RuleError
+from collector.detection.base import CompiledRule, Predicate, rule_error
+from collector.detection.matchers import (
+    TextTest,
+    ValueMatcher,
+    plain_literal,
+    string_test,
+    text,
+    value_matcher,
+)
+
+# Modifiers whose values we evaluate faithfully. Left out on purpose: utf16*/wide (binary
+# encodings, meaningless on our decoded text fields), expand (needs placeholder data we do not
+# have yet) and the timestamp parts (minute, hour ...).
+SUPPORTED_MODIFIERS: Final[frozenset[str]] = frozenset(
+    {
+        "all",
+        "contains",
+        "startswith",
+        "endswith",
+        "cased",
+        "re",
+        "i",
+        "ignorecase",
+        "m",
+        "multiline",
+        "s",
+        "dotall",
+        "cidr",
+        "exists",
+        "gt",
+        "gte",
+        "lt",
+        "lte",
+        "neq",
+        "fieldref",
+        "base64",
+        "base64offset",
+        "windash",
+    }
+)
+
+CATEGORY_FIELD: Final = "event.category"
+
+
+def compile_rule(
+    rule: SigmaRule, *, is_known_field: Callable[[str], bool] = fields.is_known_field
+) -> CompiledRule:
+    """Compile one processed SigmaRule; RuleError (located at the rule's file) if we cannot."""
+    try:
+        _check_modifiers(rule.detection.detections.values())
+        try:
+            trees = [cond.parsed for cond in rule.detection.parsed_condition]
+        except SigmaError as exc:
+            raise RuleError(f"invalid condition: {exc}") from exc
+        trees = [tree for tree in trees if tree is not None]
+        if not trees:
+            raise RuleError("the detection is empty")
+        compiler = _TreeCompiler(is_known_field)
+        predicate = _any([compiler.node(tree) for tree in trees])
+    except RuleError as exc:
+        if exc.location is not None:
+            raise
+        raise rule_error(exc.message, rule) from exc
+    categories = [_categories(tree) for tree in trees]
+    if any(c is None for c in categories):
+        return CompiledRule(predicate, None)
+    return CompiledRule(predicate, frozenset().union(*(c for c in categories if c is not None)))
+
+
+def _check_modifiers(detections: Iterable[SigmaDetection]) -> None:
+    for detection in detections:
+        for item in detection.detection_items:
+            if isinstance(item, SigmaDetection):
+                _check_modifiers([item])
+                continue
+            for modifier in item.modifiers:
+                name = reverse_modifier_mapping.get(modifier.__name__, modifier.__name__)
+                if name not in SUPPORTED_MODIFIERS:
+                    where = item.field or "(keyword)"
+                    raise RuleError(f"unsupported modifier '{name}' on field '{where}'")
+
+
+class _TreeCompiler:
+    """Turns condition-tree nodes into predicates; holds the field-name check."""
+
+    def __init__(self, is_known_field: Callable[[str], bool]) -> None:
+        self._is_known_field = is_known_field
+
+    def node(self, node: object) -> Predicate:
+        if isinstance(node, ConditionAND):
+            return _all([self.node(arg) for arg in _flatten(node, ConditionAND)])
+        if isinstance(node, ConditionOR):
+            args = _flatten(node, ConditionOR)
+            return self._membership(args) or _any([self.node(arg) for arg in args])
+        if isinstance(node, ConditionNOT):
+            inner = self.node(node.args[0])
+            return lambda f: not inner(f)
+        if isinstance(node, ConditionFieldEqualsValueExpression):
+            return self._leaf(node.field, node.value)
+        if isinstance(node, ConditionValueExpression):
+            raise RuleError("keyword search was not mapped to fields (apply the canhgac pipeline)")
+        raise RuleError(f"unsupported condition element {type(node).__name__}")
+
+    def _field(self, name: str) -> str:
+        if not self._is_known_field(name):
+            raise RuleError(f"unknown field '{name}' (not in the canhgac field vocabulary)")
+        return name
+
+    def _leaf(self, name: str, value: object) -> Predicate:
+        key = self._field(name)
+        if isinstance(value, SigmaNull):
+            return lambda f: f.get(key) in (None, "")
+        if isinstance(value, SigmaExists):
+            if value.exists:
+                return lambda f: key in f
+            return lambda f: key not in f
+        if isinstance(value, SigmaFieldReference):
+            return _field_reference(key, self._field(value.field), value)
+        if isinstance(value, SigmaString):
+            return _on_text(key, *string_test(value))
+        return _on_field(key, value_matcher(value))
+
+    def _membership(self, args: Sequence[object]) -> Predicate | None:
+        """A list of plain values on one field (the common `field: [a, b, c]`) as a set lookup."""
+        if len(args) < 3:
+            return None
+        names = set()
+        literals = set()
+        for arg in args:
+            if not isinstance(arg, ConditionFieldEqualsValueExpression):
+                return None
+            literal = plain_literal(arg.value)
+            if literal is None:
+                return None
+            names.add(arg.field)
+            literals.add(literal.lower())
+        if len(names) != 1:
+            return None
+        key = self._field(names.pop())
+        return _on_text(key, True, frozenset(literals).__contains__)
+
+
+def _flatten(node: ConditionItem, kind: type[ConditionAND] | type[ConditionOR]) -> list[object]:
+    # "a and (b and c)" is one conjunction: one loop over three leaves, not nested closures.
+    out: list[object] = []
+    for arg in node.args:
+        if isinstance(arg, kind):
+            out.extend(_flatten(arg, kind))
+        else:
+            out.append(arg)
+    return out
+
+
+def _on_field(key: str, match: ValueMatcher) -> Predicate:
+    def predicate(f: Mapping[str, Any]) -> bool:
+        v = f.get(key)
+        if v is None:
+            return False
+        if type(v) is list:
+            return any(match(x) for x in v)
+        return match(v)
+
+    return predicate
+
+
+def _on_text(key: str, fold: bool, test: TextTest) -> Predicate:
+    # String matching is most of what rules do, so the common case (a str field) is inlined.
+    if fold:
+
+        def folded(f: Mapping[str, Any]) -> bool:
+            v = f.get(key)
+            if v is None:
+                return False
+            if type(v) is str:
+                return test(v.lower())
+            if type(v) is list:
+                return any(test(x.lower()) for x in v)
+            return test(text(v).lower())
+
+        return folded
+
+    def cased(f: Mapping[str, Any]) -> bool:
+        v = f.get(key)
+        if v is None:
+            return False
+        if type(v) is str:
+            return test(v)
+        if type(v) is list:
+            return any(test(x) for x in v)
+        return test(text(v))
+
+    return cased
+
+
+def _field_reference(key: str, other: str, ref: SigmaFieldReference) -> Predicate:
+    starts, ends = bool(ref.starts_with), bool(ref.ends_with)
+
+    def predicate(f: Mapping[str, Any]) -> bool:
+        a, b = f.get(key), f.get(other)
+        if a is None or b is None or type(a) is list or type(b) is list:
+            return False
+        left, right = text(a).lower(), text(b).lower()
+        if starts:
+            return left.startswith(right)
+        if ends:
+            return left.endswith(right)
+        return left == right
+
+    return predicate
+
+
+def _all(predicates: list[Predicate]) -> Predicate:
+    if len(predicates) == 1:
+        return predicates[0]
+    if len(predicates) == 2:
+        a, b = predicates
+        return lambda f: a(f) and b(f)
+    frozen = tuple(predicates)
+
+    # A plain loop, not all(<generator>): it runs per event per rule and a generator costs more.
+    def every(f: Mapping[str, Any]) -> bool:
+        for p in frozen:  # noqa: SIM110
+            if not p(f):
+                return False
+        return True
+
+    return every
+
+
+def _any(predicates: list[Predicate]) -> Predicate:
+    if len(predicates) == 1:
+        return predicates[0]
+    if len(predicates) == 2:
+        a, b = predicates
+        return lambda f: a(f) or b(f)
+    frozen = tuple(predicates)
+
+    def some(f: Mapping[str, Any]) -> bool:
+        for p in frozen:  # noqa: SIM110
+            if p(f):
+                return True
+        return False
+
+    return some
+
+
+def _categories(node: object) -> frozenset[str] | None:
+    """The event.category values `node` requires, None when it does not constrain them."""
+    if isinstance(node, ConditionAND):
+        required: frozenset[str] | None = None
+        for arg in node.args:
+            c = _categories(arg)
+            if c is not None:
+                required = c if required is None else required & c
+        return required
+    if isinstance(node, ConditionOR):
+        union: set[str] = set()
+        for arg in node.args:
+            c = _categories(arg)
+            if c is None:
+                return None
+            union |= c
+        return frozenset(union)
+    if isinstance(node, ConditionFieldEqualsValueExpression) and node.field == CATEGORY_FIELD:
+        literal = plain_literal(node.value)
+        return None if literal is None else frozenset({literal.lower()})
+    return None

@@ -1,0 +1,60 @@
+-- 0001: events with their batch deduplication record, agents, alerts (PostgreSQL).
+-- Keep the logical shape identical to sqlite/0001_initial.sql.
+
+-- One row per stored batch: its primary key is the delivery deduplication key.
+CREATE TABLE batches (
+    agent_id    TEXT    NOT NULL,
+    seq         BIGINT  NOT NULL,
+    events      INTEGER NOT NULL,
+    received_ns BIGINT  NOT NULL,
+    PRIMARY KEY (agent_id, seq)
+);
+
+CREATE TABLE events (
+    row_id      BIGINT  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    event_id    TEXT    NOT NULL,
+    agent_id    TEXT    NOT NULL,
+    seq         BIGINT  NOT NULL,
+    time_ns     BIGINT  NOT NULL,
+    received_ns BIGINT  NOT NULL,
+    host        TEXT    NOT NULL,
+    category    TEXT    NOT NULL,
+    type        TEXT    NOT NULL,
+    action      TEXT    NOT NULL,
+    -- INTEGER, not SMALLINT: proto3 enums are open int32 values, and one out-of-range value
+    -- would make the whole batch fail on every resend.
+    outcome     INTEGER NOT NULL,
+    source      TEXT    NOT NULL,
+    -- canhgac.v1.Event, serialized: the source of truth; the columns above are for queries.
+    data        BYTEA   NOT NULL
+);
+CREATE INDEX events_time_ns ON events (time_ns);
+CREATE INDEX events_agent_time_ns ON events (agent_id, time_ns);
+CREATE INDEX events_event_id ON events (event_id);
+
+CREATE TABLE agents (
+    agent_id      TEXT   NOT NULL PRIMARY KEY,
+    hostname      TEXT   NOT NULL DEFAULT '',
+    version       TEXT   NOT NULL DEFAULT '',
+    first_seen_ns BIGINT NOT NULL DEFAULT 0,
+    last_seen_ns  BIGINT NOT NULL DEFAULT 0,
+    last_seq      BIGINT NOT NULL DEFAULT 0,
+    peer          TEXT   NOT NULL DEFAULT '',
+    -- canhgac.v1.AgentStatus from the last heartbeat, serialized (empty when none yet).
+    status        BYTEA  NOT NULL DEFAULT ''::bytea
+);
+
+CREATE TABLE alerts (
+    row_id     BIGINT  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    alert_id   TEXT    NOT NULL UNIQUE,
+    rule_id    TEXT    NOT NULL,
+    severity   INTEGER NOT NULL,
+    created_ns BIGINT  NOT NULL,
+    agent_id   TEXT    NOT NULL,
+    host       TEXT    NOT NULL,
+    system_id  TEXT    NOT NULL,
+    status     TEXT    NOT NULL DEFAULT 'open',
+    -- canhgac.v1.Alert, serialized.
+    data       BYTEA   NOT NULL
+);
+CREATE INDEX alerts_created_ns ON alerts (created_ns);

@@ -1,0 +1,332 @@
+"""The embedded store: one SQLite file in WAL mode."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from canhgac.errors import MigrationError, StorageError
+from canhgac.v1 import alert_pb2, events_pb2
+from collector.storage.base import AgentRecord, StoredAlert, StoredEvent
+from collector.storage.migrations import (
+    VERSION_TABLE_SQL,
+    Migration,
+    apply_migrations,
+    check_not_newer,
+    load_migrations,
+)
+from collector.storage.rows import (
+    agent_record,
+    agent_row,
+    alert_row,
+    check_batch_key,
+    check_limit,
+    event_rows,
+    stored_alert,
+    stored_event,
+)
+
+_INSERT_BATCH = (
+    "INSERT INTO batches (agent_id, seq, events, received_ns) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (agent_id, seq) DO NOTHING"
+)
+_INSERT_EVENT = (
+    "INSERT INTO events (event_id, agent_id, seq, time_ns, received_ns, host, category, type, "
+    "action, outcome, source, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SELECT_EVENTS = (
+    "SELECT row_id, seq, received_ns, data FROM events WHERE row_id > ? ORDER BY row_id LIMIT ?"
+)
+_SELECT_AGENT_EVENTS = (
+    "SELECT row_id, seq, received_ns, data FROM events WHERE row_id > ? AND agent_id = ? "
+    "ORDER BY row_id LIMIT ?"
+)
+_INSERT_ALERT = (
+    "INSERT INTO alerts (alert_id, rule_id, severity, created_ns, agent_id, host, system_id, "
+    "data) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO NOTHING"
+)
+_SELECT_ALERTS = "SELECT row_id, status, data FROM alerts WHERE row_id > ? ORDER BY row_id LIMIT ?"
+_SELECT_ALERT = "SELECT row_id, status, data FROM alerts WHERE alert_id = ?"
+_SELECT_EVENTS_BY_ID = "SELECT row_id, seq, received_ns, data FROM events WHERE event_id IN ({})"
+_SELECT_AGENT = (
+    "SELECT agent_id, hostname, version, first_seen_ns, last_seen_ns, last_seq, peer, status "
+    "FROM agents WHERE agent_id = ?"
+)
+_SELECT_AGENTS = (
+    "SELECT agent_id, hostname, version, first_seen_ns, last_seen_ns, last_seq, peer, status "
+    "FROM agents ORDER BY agent_id"
+)
+# first_seen_ns 0 means "not known", so a later record may fill it in; otherwise it is kept.
+_UPSERT_AGENT = """
+INSERT INTO agents (agent_id, hostname, version, first_seen_ns, last_seen_ns, last_seq, peer,
+                    status)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (agent_id) DO UPDATE SET
+    hostname = excluded.hostname,
+    version = excluded.version,
+    first_seen_ns = CASE WHEN agents.first_seen_ns = 0
+                         THEN excluded.first_seen_ns ELSE agents.first_seen_ns END,
+    last_seen_ns = excluded.last_seen_ns,
+    last_seq = excluded.last_seq,
+    peer = excluded.peer,
+    status = excluded.status
+"""
+# Keeps `IN (...)` lists well under SQLITE_MAX_VARIABLE_NUMBER on old SQLite builds (999).
+_IDS_PER_QUERY = 500
+
+
+class SqliteStore:
+    """Store in one SQLite file (the embedded deployment).
+
+    The file is put in WAL mode with synchronous=FULL, so a batch is on disk when store_batch
+    returns: the collector may acknowledge it. Other processes may open the same file at the
+    same time, read-write or with `read_only=True` (the CLI reading alerts while the collector
+    writes). One object may be shared between threads: calls are serialized by a lock.
+    Every SQLite failure is raised as StorageError, naming the file.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        read_only: bool = False,
+        busy_timeout_s: float = 5.0,
+        clock: Callable[[], int] = time.time_ns,
+        migrations: Sequence[Migration] | None = None,
+    ) -> None:
+        self._path = path
+        self._read_only = read_only
+        self._clock = clock
+        self._migrations = migrations
+        self._lock = threading.Lock()
+        try:
+            self._conn: sqlite3.Connection | None = _connect(path, read_only, busy_timeout_s)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open database: {exc}", location=str(path)) from exc
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({str(self._path)!r}, read_only={self._read_only})"
+
+    @contextmanager
+    def _session(self, operation: str) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._conn is None:
+                raise StorageError(f"{operation}: store is closed", location=str(self._path))
+            try:
+                yield self._conn
+            except sqlite3.Error as exc:
+                raise StorageError(f"{operation}: {exc}", location=str(self._path)) from exc
+
+    def migrate(self) -> int:
+        """Apply pending migrations. A read-only store only checks the version is current."""
+        migrations = self._migrations or load_migrations("sqlite")
+        with self._session("migrate") as conn:
+            target = _SqliteMigrationTarget(conn, str(self._path))
+            if not self._read_only:
+                return apply_migrations(target, migrations, self._clock)
+            current = target.applied_version()
+            check_not_newer(current, migrations)
+            if current < migrations[-1].version:
+                raise MigrationError(
+                    f"database schema is version {current}, this program needs "
+                    f"{migrations[-1].version}: open it read-write once to migrate",
+                    location=str(self._path),
+                )
+            return current
+
+    def schema_version(self) -> int:
+        with self._session("schema_version") as conn:
+            return _SqliteMigrationTarget(conn, str(self._path)).applied_version()
+
+    def store_batch(
+        self, agent_id: str, seq: int, events: Sequence[events_pb2.Event], received_ns: int
+    ) -> bool:
+        check_batch_key(seq, received_ns)
+        # Built before taking the lock, so other threads need not wait while events serialize.
+        rows = event_rows(agent_id, seq, received_ns, events)
+        with self._session("store_batch") as conn, _transaction(conn):
+            inserted = conn.execute(_INSERT_BATCH, (agent_id, seq, len(rows), received_ns))
+            if inserted.rowcount == 0:
+                return False
+            conn.executemany(_INSERT_EVENT, rows)
+        return True
+
+    def last_seq(self, agent_id: str) -> int:
+        with self._session("last_seq") as conn:
+            row = conn.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM batches WHERE agent_id = ?", (agent_id,)
+            ).fetchone()
+        return int(row[0])
+
+    def count_events(self, *, agent_id: str | None = None) -> int:
+        with self._session("count_events") as conn:
+            if agent_id is None:
+                row = conn.execute("SELECT COUNT(*) FROM events").fetchone()
+            else:
+                row = conn.execute(
+                    "SELECT COUNT(*) FROM events WHERE agent_id = ?", (agent_id,)
+                ).fetchone()
+        return int(row[0])
+
+    def events(
+        self, *, after_row: int = 0, limit: int = 1000, agent_id: str | None = None
+    ) -> list[StoredEvent]:
+        check_limit(limit)
+        with self._session("events") as conn:
+            if agent_id is None:
+                rows = conn.execute(_SELECT_EVENTS, (after_row, limit)).fetchall()
+            else:
+                rows = conn.execute(_SELECT_AGENT_EVENTS, (after_row, agent_id, limit)).fetchall()
+        return [stored_event(row) for row in rows]
+
+    def events_by_ids(self, event_ids: Sequence[str]) -> list[StoredEvent]:
+        wanted = list(dict.fromkeys(event_ids))
+        rows = []
+        with self._session("events_by_ids") as conn:
+            for start in range(0, len(wanted), _IDS_PER_QUERY):
+                chunk = wanted[start : start + _IDS_PER_QUERY]
+                marks = ", ".join("?" * len(chunk))
+                # Only "?" placeholders are interpolated; the ids are bound parameters.
+                query = _SELECT_EVENTS_BY_ID.format(marks)
+                rows += conn.execute(query, chunk).fetchall()
+        rows.sort(key=lambda row: row[0])
+        return [stored_event(row) for row in rows]
+
+    def upsert_agent(self, agent: AgentRecord) -> None:
+        with self._session("upsert_agent") as conn:
+            conn.execute(_UPSERT_AGENT, agent_row(agent))
+
+    def get_agent(self, agent_id: str) -> AgentRecord | None:
+        with self._session("get_agent") as conn:
+            row = conn.execute(_SELECT_AGENT, (agent_id,)).fetchone()
+        return None if row is None else agent_record(row)
+
+    def list_agents(self) -> list[AgentRecord]:
+        with self._session("list_agents") as conn:
+            rows = conn.execute(_SELECT_AGENTS).fetchall()
+        return [agent_record(row) for row in rows]
+
+    def insert_alert(self, alert: alert_pb2.Alert) -> bool:
+        row = alert_row(alert)
+        with self._session("insert_alert") as conn:
+            return conn.execute(_INSERT_ALERT, row).rowcount == 1
+
+    def alerts(self, *, after_row: int = 0, limit: int = 100) -> list[StoredAlert]:
+        check_limit(limit)
+        with self._session("alerts") as conn:
+            rows = conn.execute(_SELECT_ALERTS, (after_row, limit)).fetchall()
+        return [stored_alert(row) for row in rows]
+
+    def get_alert(self, alert_id: str) -> StoredAlert | None:
+        with self._session("get_alert") as conn:
+            row = conn.execute(_SELECT_ALERT, (alert_id,)).fetchone()
+        return None if row is None else stored_alert(row)
+
+    def close(self) -> None:
+        """Close the connection; further calls raise StorageError. Closing twice is allowed."""
+        with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                try:
+                    conn.close()
+                except sqlite3.Error as exc:
+                    raise StorageError(f"close: {exc}", location=str(self._path)) from exc
+
+
+def _connect(path: Path, read_only: bool, busy_timeout_s: float) -> sqlite3.Connection:
+    # isolation_level=None: the module must not open transactions behind our back; every
+    # transaction below is an explicit BEGIN IMMEDIATE ... COMMIT. `timeout` is SQLite's
+    # busy timeout: wait for another process's write lock instead of failing at once.
+    if read_only:
+        conn = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=ro",
+            uri=True,
+            timeout=busy_timeout_s,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+    else:
+        conn = sqlite3.connect(
+            path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+        )
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if mode != "wal":
+            conn.close()
+            raise StorageError(f"cannot use WAL mode (got {mode!r})", location=str(path))
+    # FULL, not NORMAL: in WAL mode NORMAL may lose the last commits on power loss, and the
+    # collector acknowledges a batch as soon as store_batch returns.
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    # IMMEDIATE takes the write lock up front, so a concurrent writer waits on the busy
+    # timeout instead of failing with SQLITE_BUSY halfway through the transaction.
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.execute("COMMIT")
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a migration file into statements.
+
+    sqlite3 has no multi-statement call that stays inside an open transaction (executescript
+    commits it first), so statements run one by one. complete_statement knows about quotes,
+    comments and trigger bodies, so a `;` inside them does not end a statement.
+    """
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            yield pending
+            pending = ""
+    if pending.strip():
+        raise MigrationError("unterminated statement at end of file")
+
+
+class _SqliteMigrationTarget:
+    """MigrationTarget over an open connection (the caller holds the store's lock)."""
+
+    def __init__(self, conn: sqlite3.Connection, location: str) -> None:
+        self._conn = conn
+        self._location = location
+
+    def ensure_version_table(self) -> None:
+        self._conn.execute(VERSION_TABLE_SQL)
+
+    def applied_version(self) -> int:
+        exists = self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+        ).fetchone()
+        if exists is None:
+            return 0
+        row = self._conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+        return int(row.fetchone()[0])
+
+    def apply(self, migration: Migration, applied_ns: int) -> None:
+        try:
+            with _transaction(self._conn):
+                if self.applied_version() >= migration.version:
+                    return  # another process got there first
+                for statement in _statements(migration.sql):
+                    self._conn.execute(statement)
+                self._conn.execute(
+                    "INSERT INTO schema_migrations (version, applied_ns) VALUES (?, ?)",
+                    (migration.version, applied_ns),
+                )
+        except (sqlite3.Error, MigrationError) as exc:
+            message = exc.message if isinstance(exc, MigrationError) else str(exc)
+            raise MigrationError(
+                f"migration failed and was rolled back: {message}",
+                location=f"{self._location}: {migration.name}",
+            ) from exc
