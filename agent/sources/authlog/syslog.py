@@ -1,0 +1,125 @@
+"""The syslog envelope of an auth-log line: timestamp, host, program[pid], message.
+
+Two timestamp styles occur in files written by rsyslog and syslog-ng:
+* RFC 3164, `Nov 22 12:27:47`, without year or zone: the zone is the injected one (default:
+  the host's local zone) and the year is the latest one that does not put the line in the
+  future, so a December line read in January belongs to last year.
+* RFC 3339 / ISO 8601, `2026-11-22T12:27:47.123456+07:00` (rsyslog's high-precision template,
+  the default on Debian 12 and later), with up to nanosecond precision.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}
+_RFC3164 = re.compile(
+    r"(?P<mon>[A-Z][a-z]{2}) {1,2}(?P<day>\d{1,2}) (?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d) "
+    r"(?P<host>\S+) (?P<rest>.*)",
+    re.DOTALL,
+)
+_ISO = re.compile(
+    r"(?P<y>\d{4})-(?P<mo>\d\d)-(?P<d>\d\d)T(?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d)"
+    r"(?:\.(?P<frac>\d{1,9}))?(?P<tz>Z|[+-]\d\d:?\d\d)? (?P<host>\S+) (?P<rest>.*)",
+    re.DOTALL,
+)
+_TAG = re.compile(r"(?P<prog>[^\s\[\]:]+)(?:\[(?P<pid>\d+)\])?: ?(?P<msg>.*)", re.DOTALL)
+_REPEATED = re.compile(r"message repeated (?P<n>\d+) times?: \[ ?(?P<msg>.*)\]", re.DOTALL)
+# Clock skew between the writer and the agent is tolerated up to this much "future".
+_FUTURE_SLACK = timedelta(days=2)
+_NS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class SyslogLine:
+    time_ns: int
+    host: str
+    program: str
+    pid: int
+    message: str
+    repeat_count: int = 0
+
+
+class EnvelopeError(ValueError):
+    """The line is not a syslog line this parser understands; `reason` is a counter label."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SyslogEnvelopeParser:
+    """Split a line into its envelope; `clock_ns` and `tz` (None: local zone) are injected."""
+
+    def __init__(self, clock_ns: Callable[[], int], tz: tzinfo | None = None) -> None:
+        self._clock_ns = clock_ns
+        self._tz = tz
+
+    def parse(self, line: str) -> SyslogLine:
+        if m := _ISO.fullmatch(line):
+            time_ns = self._iso_ns(m)
+        elif m := _RFC3164.fullmatch(line):
+            time_ns = self._rfc3164_ns(m)
+        else:
+            raise EnvelopeError("not_syslog")
+        tag = _TAG.fullmatch(m["rest"])
+        if tag is None:
+            raise EnvelopeError("not_syslog")
+        message, repeat = tag["msg"], 0
+        if folded := _REPEATED.fullmatch(message):
+            message, repeat = folded["msg"], int(folded["n"])
+        return SyslogLine(
+            time_ns=time_ns,
+            host=m["host"],
+            program=tag["prog"],
+            pid=int(tag["pid"]) if tag["pid"] else 0,
+            message=message.strip(),
+            repeat_count=repeat,
+        )
+
+    def _iso_ns(self, m: re.Match[str]) -> int:
+        tz = self._tz
+        if zone := m["tz"]:
+            if zone == "Z":
+                tz = UTC
+            else:
+                sign = -1 if zone[0] == "-" else 1
+                hours, minutes = int(zone[1:3]), int(zone[-2:])
+                tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
+        try:
+            y, mo, d, h, mi, s = (int(m[k]) for k in ("y", "mo", "d", "h", "m", "s"))
+            dt = datetime(y, mo, d, h, mi, s, tzinfo=tz)
+        except ValueError:
+            raise EnvelopeError("bad_timestamp") from None
+        frac = int((m["frac"] or "0").ljust(9, "0"))
+        return _epoch_seconds(dt) * _NS + frac
+
+    def _rfc3164_ns(self, m: re.Match[str]) -> int:
+        month = _MONTHS.get(m["mon"])
+        if month is None:
+            raise EnvelopeError("bad_timestamp")
+        now = datetime.fromtimestamp(self._clock_ns() / _NS, self._tz)
+        day, h, mi, s = int(m["day"]), int(m["h"]), int(m["m"]), int(m["s"])
+        # Latest year that is a valid date (29 February) and not in the future.
+        for year in range(now.year, now.year - 8, -1):
+            try:
+                dt = datetime(year, month, day, h, mi, s, tzinfo=self._tz)
+            except ValueError:
+                continue
+            if dt <= now + _FUTURE_SLACK:
+                return _epoch_seconds(dt) * _NS
+        raise EnvelopeError("bad_timestamp")
+
+
+def _epoch_seconds(dt: datetime) -> int:
+    # A naive datetime is local time; .timestamp() applies the local zone's rules (and DST)
+    # for that date, which is what a syslog daemon writing local time did.
+    return int(dt.timestamp())
