@@ -77,8 +77,8 @@ def _store(ns: argparse.Namespace) -> Any:
 def cmd_alerts_list(ns: argparse.Namespace) -> int:
     store = _store(ns)
     try:
-        rows = store.alerts(after_row=0, limit=1_000_000)
-        for a in rows[-ns.limit :]:
+        rows = store.recent_alerts(ns.limit)
+        for a in rows:
             _print_alert(a, ns.json)
         if not rows and not ns.json:
             print("no alerts")
@@ -90,7 +90,7 @@ def cmd_alerts_list(ns: argparse.Namespace) -> int:
 def cmd_alerts_tail(ns: argparse.Namespace) -> int:
     store = _store(ns)
     try:
-        rows = store.alerts(after_row=0, limit=1_000_000)
+        rows = store.recent_alerts(max(ns.limit, 1))
         for a in rows[-ns.limit :] if ns.limit else []:
             _print_alert(a, ns.json)
         cursor = rows[-1].row_id if rows else 0
@@ -122,14 +122,14 @@ def cmd_agents_list(ns: argparse.Namespace) -> int:
                     "version": g.version,
                     "first_seen_ns": g.first_seen_ns,
                     "last_seen_ns": g.last_seen_ns,
-                    "last_seq": g.last_seq,
+                    "last_seq": store.last_seq(g.agent_id),
                     "status": MessageToDict(status, preserving_proto_field_name=True),
                 }
                 print(json.dumps(row, ensure_ascii=False))
             else:
                 print(
                     f"{g.agent_id}  host={g.hostname}  version={g.version}  "
-                    f"last_seen={_when(g.last_seen_ns)}  last_seq={g.last_seq}  "
+                    f"last_seen={_when(g.last_seen_ns)}  last_seq={store.last_seq(g.agent_id)}  "
                     f"spool={status.spool_events}  rss={status.rss_bytes // 1024} KiB"
                 )
     finally:

@@ -12,7 +12,12 @@ fi
 [ -x .venv/bin/python ] || "$py" -m venv .venv
 stamp=.venv/.canhgac-installed-$extras
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".[$extras]"
+  echo "setting up .venv (extras: $extras); pip's output goes to .venv/pip.log"
+  if ! { .venv/bin/python -m pip install --upgrade pip \
+         && .venv/bin/python -m pip install -e ".[$extras]"; } >.venv/pip.log 2>&1; then
+    tail -30 .venv/pip.log >&2
+    echo "pip install failed; full log: .venv/pip.log" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi

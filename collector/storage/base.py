@@ -123,6 +123,10 @@ class Store(Protocol):
         """Alerts with row id greater than `after_row`, oldest first."""
         ...
 
+    def recent_alerts(self, limit: int = 50) -> list[StoredAlert]:
+        """The `limit` most recent alerts, oldest of them first."""
+        ...
+
     def get_alert(self, alert_id: str) -> StoredAlert | None: ...
 
     def close(self) -> None:

@@ -66,6 +66,7 @@ _INSERT_ALERT = (
 _SELECT_ALERTS = (
     "SELECT row_id, status, data FROM alerts WHERE row_id > %s ORDER BY row_id LIMIT %s"
 )
+_SELECT_RECENT_ALERTS = "SELECT row_id, status, data FROM alerts ORDER BY row_id DESC LIMIT %s"
 _SELECT_ALERT = "SELECT row_id, status, data FROM alerts WHERE alert_id = %s"
 _SELECT_AGENT = (
     "SELECT agent_id, hostname, version, first_seen_ns, last_seen_ns, last_seq, peer, status "
@@ -288,6 +289,12 @@ class PostgresStore:
         with self._session("alerts") as conn:
             rows = conn.execute(_SELECT_ALERTS, (after_row, limit)).fetchall()
         return [stored_alert(row) for row in rows]
+
+    def recent_alerts(self, limit: int = 50) -> list[StoredAlert]:
+        check_limit(limit)
+        with self._session("recent_alerts") as conn:
+            rows = conn.execute(_SELECT_RECENT_ALERTS, (limit,)).fetchall()
+        return [stored_alert(row) for row in reversed(rows)]
 
     def get_alert(self, alert_id: str) -> StoredAlert | None:
         with self._session("get_alert") as conn:

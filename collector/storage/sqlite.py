@@ -50,6 +50,7 @@ _INSERT_ALERT = (
     "data) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO NOTHING"
 )
 _SELECT_ALERTS = "SELECT row_id, status, data FROM alerts WHERE row_id > ? ORDER BY row_id LIMIT ?"
+_SELECT_RECENT_ALERTS = "SELECT row_id, status, data FROM alerts ORDER BY row_id DESC LIMIT ?"
 _SELECT_ALERT = "SELECT row_id, status, data FROM alerts WHERE alert_id = ?"
 _SELECT_EVENTS_BY_ID = "SELECT row_id, seq, received_ns, data FROM events WHERE event_id IN ({})"
 _SELECT_AGENT = (
@@ -220,6 +221,12 @@ class SqliteStore:
         with self._session("alerts") as conn:
             rows = conn.execute(_SELECT_ALERTS, (after_row, limit)).fetchall()
         return [stored_alert(row) for row in rows]
+
+    def recent_alerts(self, limit: int = 50) -> list[StoredAlert]:
+        check_limit(limit)
+        with self._session("recent_alerts") as conn:
+            rows = conn.execute(_SELECT_RECENT_ALERTS, (limit,)).fetchall()
+        return [stored_alert(row) for row in reversed(rows)]
 
     def get_alert(self, alert_id: str) -> StoredAlert | None:
         with self._session("get_alert") as conn:

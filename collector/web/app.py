@@ -47,8 +47,11 @@ def build_app(
     name: str, store: StoreWorker, metrics: CollectorMetrics, ready: Callable[[], bool]
 ) -> Starlette:
     async def index(request: Request) -> Response:
-        alerts = await store.run(store.store.alerts, after_row=0, limit=100_000)
+        alerts = await store.run(store.store.recent_alerts, 50)
         agents = await store.run(store.store.list_agents)
+        seqs = await store.run(
+            lambda: {g.agent_id: store.store.last_seq(g.agent_id) for g in agents}
+        )
         alert_rows = "".join(
             _row(
                 _time(a.alert.created_ns),
@@ -58,10 +61,10 @@ def build_app(
                 a.alert.summary,
                 a.status,
             )
-            for a in reversed(alerts[-50:])
+            for a in reversed(alerts)
         )
         agent_rows = "".join(
-            _row(g.agent_id, g.hostname, g.version, _time(g.last_seen_ns), g.last_seq)
+            _row(g.agent_id, g.hostname, g.version, _time(g.last_seen_ns), seqs[g.agent_id])
             for g in agents
         )
         body = PAGE.format(name=html.escape(name), alerts=alert_rows, agents=agent_rows)

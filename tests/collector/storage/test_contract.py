@@ -309,6 +309,16 @@ def test_alerts_cursor_pages_oldest_first(store: Store) -> None:
     assert store.alerts(after_row=cursor) == []
 
 
+def test_recent_alerts_are_the_newest_oldest_first(store: Store) -> None:
+    assert store.recent_alerts(3) == []
+    for i in range(5):
+        store.insert_alert(alert(f"A{i}"))
+    assert [a.alert.id for a in store.recent_alerts(3)] == ["A2", "A3", "A4"]
+    assert [a.alert.id for a in store.recent_alerts(50)] == [f"A{i}" for i in range(5)]
+    with pytest.raises(ValueError, match="limit"):
+        store.recent_alerts(0)
+
+
 def test_unknown_ids_give_none(store: Store) -> None:
     assert store.get_alert("missing") is None
     assert store.get_agent("missing") is None

@@ -1,0 +1,27 @@
+"""Every Source subclass is registered by its id, and ids are unique."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import agent.sources
+from agent.sources.base import Source
+from agent.sources.registry import SOURCES
+
+
+def _all_subclasses(cls: type) -> set[type]:
+    out = set()
+    for sub in cls.__subclasses__():
+        out |= {sub} | _all_subclasses(sub)
+    return out
+
+
+def test_every_source_is_registered() -> None:
+    for mod in pkgutil.walk_packages(agent.sources.__path__, "agent.sources."):
+        importlib.import_module(mod.name)
+    concrete = {c for c in _all_subclasses(Source) if not getattr(c, "__abstractmethods__", None)}
+    concrete = {c for c in concrete if c.__module__.startswith("agent.sources.")}
+    assert concrete == set(SOURCES.values())
+    for sid, cls in SOURCES.items():
+        assert cls.source_id == sid
