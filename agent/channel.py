@@ -1,4 +1,8 @@
-"""The gRPC channel to the collector: TLS verified against the configured CA, always."""
+"""The gRPC channel to the collector: TLS verified against the configured CA, always.
+
+With a client identity the channel is mutual TLS (the ingest port: Stream, Renew); without
+one it authenticates only the collector (the enrollment port: Enroll).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import logging
 import grpc
 
 from agent.config import CollectorConnection
+from agent.enroll.identity import ClientIdentity
 from canhgac.errors import TlsError
 
 log = logging.getLogger("canhgac.agent.shipper")
@@ -24,11 +29,15 @@ CHANNEL_OPTIONS: list[tuple[str, int | str]] = [
 ]
 
 
-def make_channel(conn: CollectorConnection) -> grpc.aio.Channel:
+def make_channel(
+    conn: CollectorConnection, identity: ClientIdentity | None, *, address: str | None = None
+) -> grpc.aio.Channel:
+    """A channel to `address` (default: the ingest address), presenting `identity` if given."""
     options = list(CHANNEL_OPTIONS)
+    target = address or conn.address
     if conn.insecure_dev:
         log.warning("connecting WITHOUT TLS (collector.insecure_dev): development only")
-        return grpc.aio.insecure_channel(conn.address, options=options)
+        return grpc.aio.insecure_channel(target, options=options)
     assert conn.ca_file is not None  # the config model requires it unless insecure_dev
     try:
         ca = conn.ca_file.read_bytes()
@@ -38,5 +47,9 @@ def make_channel(conn: CollectorConnection) -> grpc.aio.Channel:
         ) from None
     if conn.server_name:
         options.append(("grpc.ssl_target_name_override", conn.server_name))
-    creds = grpc.ssl_channel_credentials(root_certificates=ca)
-    return grpc.aio.secure_channel(conn.address, creds, options=options)
+    creds = grpc.ssl_channel_credentials(
+        root_certificates=ca,
+        private_key=identity.key_pem if identity else None,
+        certificate_chain=identity.cert_pem if identity else None,
+    )
+    return grpc.aio.secure_channel(target, creds, options=options)

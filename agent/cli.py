@@ -1,18 +1,48 @@
-"""`canhgac-agent`: run, validate, example."""
+"""`canhgac-agent`: run, enroll, validate, example."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from agent import config as cfgmod
-from canhgac.errors import CanhGacError
+from canhgac.errors import CanhGacError, ConfigError
 from canhgac.logs import setup_logging
 
 DEFAULT_CONFIG = "/etc/canhgac/agent.yaml"
+STDIN = "-"
+
+log = logging.getLogger("canhgac.agent")
+
+
+def enrollment_problem(config: cfgmod.AgentConfig) -> str | None:
+    """Why the shipper cannot connect yet (not enrolled, certificate expired), or None.
+
+    The agent still runs: its sources fill the spool, and the shipper connects as soon as a
+    current certificate is on disk (it never connects without one, unless insecure_dev).
+    """
+    from agent.enroll.client import utcnow
+    from agent.enroll.identity import IdentityFiles
+
+    if config.collector.insecure_dev:
+        return None
+    try:
+        identity = IdentityFiles.for_config(config).load()
+        identity.check_current(utcnow())
+    except CanhGacError as exc:
+        return str(exc)
+    if config.agent_id and config.agent_id != identity.agent_id:
+        log.warning(
+            "agent_id %r in the configuration is not used: this agent is enrolled as %r",
+            config.agent_id,
+            identity.agent_id,
+        )
+    return None
 
 
 def cmd_run(ns: argparse.Namespace) -> int:
@@ -20,7 +50,47 @@ def cmd_run(ns: argparse.Namespace) -> int:
 
     config = cfgmod.load(ns.config)
     setup_logging(config.logging.level, config.logging.format)
+    problem = enrollment_problem(config)
+    if problem:
+        log.error(
+            "nothing will be sent to the collector until this is fixed (events are kept in the "
+            "spool meanwhile): %s",
+            problem,
+        )
     asyncio.run(run_forever(config))
+    return 0
+
+
+def _read_token(ns: argparse.Namespace) -> str:
+    if ns.token is not None:
+        return str(ns.token)
+    try:
+        from_stdin = ns.token_file == STDIN
+        text = sys.stdin.read() if from_stdin else Path(ns.token_file).read_text()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read the token: {exc.strerror}", location=ns.token_file
+        ) from None
+    return text.strip()
+
+
+def cmd_enroll(ns: argparse.Namespace) -> int:
+    from agent.enroll.client import enroll
+    from agent.enroll.identity import IdentityFiles
+
+    config = cfgmod.load(ns.config)
+    setup_logging(config.logging.level, config.logging.format)
+    token = _read_token(ns)
+    files = IdentityFiles.for_config(config)
+    hostname = ns.hostname or socket.gethostname()
+    enrolled = asyncio.run(enroll(config.collector, files, token, hostname))
+    identity = enrolled.identity
+    system = f", system {enrolled.system_id}" if enrolled.system_id else ""
+    print(f"enrolled as {identity.agent_id}{system}")
+    print(
+        f"certificate {files.cert_file} (key {files.key_file}) valid until "
+        f"{identity.not_after:%Y-%m-%d %H:%M} UTC; the agent renews it by itself"
+    )
     return 0
 
 
@@ -45,6 +115,18 @@ def build_parser() -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=text)
         sp.add_argument("--config", "-c", type=Path, default=Path(DEFAULT_CONFIG))
         sp.set_defaults(fn=fn)
+    en = sub.add_parser(
+        "enroll", help="get this agent's certificate from the collector with a one-time token"
+    )
+    en.add_argument("--config", "-c", type=Path, default=Path(DEFAULT_CONFIG))
+    source = en.add_mutually_exclusive_group(required=True)
+    source.add_argument("--token", help="the token from `canhgac-collector tokens create`")
+    source.add_argument(
+        "--token-file",
+        help="read the token from this file ('-': standard input), keeping it out of `ps`",
+    )
+    en.add_argument("--hostname", help="host name to enroll with (default: this host's)")
+    en.set_defaults(fn=cmd_enroll)
     sub.add_parser("example", help="print an example configuration").set_defaults(fn=cmd_example)
     return p
 

@@ -11,21 +11,40 @@ from pydantic import AfterValidator, Field, model_validator
 
 from agent.sources.authlog.source import AuthLogConfig
 from canhgac.config import StrictModel, load_config
-from canhgac.netaddr import check_connect_address
+from canhgac.netaddr import check_connect_address, parse_host_port
 
 ConnectAddress = Annotated[str, AfterValidator(check_connect_address)]
+DEFAULT_ENROLL_PORT = 9442
 MiB = 1024 * 1024
 
 
 class CollectorConnection(StrictModel):
-    """How to reach the collector. TLS is verified against `ca_file`; never disabled silently."""
+    """How to reach the collector. TLS is verified against `ca_file`; never disabled silently.
+
+    Every connection to `address` is mutual TLS with the certificate `canhgac-agent enroll`
+    obtained from `enroll_address` (default: the same host, port 9442).
+    """
 
     address: ConnectAddress = "localhost:9440"
     ca_file: Path | None = None
     # Name expected in the collector's certificate, when it differs from the address's host.
     server_name: str | None = None
+    # The collector's enrollment port (ingest.enroll_listen there).
+    enroll_address: ConnectAddress | None = None
+    # This agent's certificate and key, written by `enroll` and by renewal. Default:
+    # state_dir/agent.crt and state_dir/agent.key.
+    cert_file: Path | None = None
+    key_file: Path | None = None
     # Plaintext, for development only. The agent logs a warning at every connection.
     insecure_dev: bool = False
+
+    def enroll_target(self) -> str:
+        """Where to enroll: enroll_address, else the host of `address` on port 9442."""
+        if self.enroll_address:
+            return self.enroll_address
+        host, _ = parse_host_port(self.address)
+        host = f"[{host}]" if ":" in host else host
+        return f"{host}:{DEFAULT_ENROLL_PORT}"
 
     @model_validator(mode="after")
     def _trust_given(self) -> CollectorConnection:
@@ -66,7 +85,8 @@ class LoggingConfig(StrictModel):
 class AgentConfig(StrictModel):
     """Root of the agent's configuration file."""
 
-    # Defaults to the host name.
+    # Defaults to the host name. Only used with collector.insecure_dev: an enrolled agent's id
+    # is the one in its certificate.
     agent_id: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
     state_dir: Path = Path("/var/lib/canhgac/agent")
     collector: CollectorConnection = CollectorConnection(ca_file=Path("/etc/canhgac/ca.crt"))
@@ -76,7 +96,15 @@ class AgentConfig(StrictModel):
     logging: LoggingConfig = LoggingConfig()
 
     def resolved_agent_id(self) -> str:
+        """The configured agent id, else the host's short name. Used as is only without TLS
+        (insecure_dev): an enrolled agent is the agent its certificate names."""
         return self.agent_id or socket.gethostname().split(".")[0]
+
+    def cert_path(self) -> Path:
+        return self.collector.cert_file or self.state_dir / "agent.crt"
+
+    def key_path(self) -> Path:
+        return self.collector.key_file or self.state_dir / "agent.key"
 
 
 def load(path: str | Path) -> AgentConfig:

@@ -15,13 +15,16 @@ import time
 from dataclasses import dataclass, field
 
 from agent.config import AgentConfig
+from agent.enroll.identity import IdentityFiles
+from agent.enroll.renewer import CertificateRenewer
 from agent.shipper import Shipper
 from agent.sources.authlog.source import AuthLogSource
 from agent.sources.base import Source, SourceContext, SourceHealth
-from agent.spool import SqliteSpool
+from agent.spool import SqliteSpool, StartupReport
 from agent.spooling import AsyncSpool
 from agent.status import StatusReporter
 from canhgac.errors import CanhGacError, SourceUnavailableError
+from canhgac.v1 import events_pb2
 
 log = logging.getLogger("canhgac.agent")
 
@@ -46,14 +49,14 @@ class AgentRuntime:
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         spool = SqliteSpool(cfg.state_dir / "spool.db", max_bytes=cfg.spool.max_bytes)
         report = spool.startup_report()
-        if report:
-            log.error("spool damage on start: %s", report)
         self.spool = AsyncSpool(
             spool,
             batch_max_events=cfg.shipper.batch_max_events,
             batch_max_delay_ms=cfg.shipper.batch_max_delay_ms,
         )
         self.status = StatusReporter(started_ns=time.time_ns())
+        if report.quarantined or not report.durable:
+            await self._report_spool_damage(report)
         self.sources = build_sources(cfg)
         ctx = SourceContext(
             agent_id=cfg.resolved_agent_id(),
@@ -67,6 +70,27 @@ class AgentRuntime:
             )
         self.shipper = Shipper(cfg, self.spool, self.status, self.health)
         self._tasks.append(asyncio.create_task(self.shipper.run(stop), name="shipper"))
+        if not cfg.collector.insecure_dev:
+            files = IdentityFiles.for_config(cfg)
+            self.renewer = CertificateRenewer(cfg.collector, files, self.shipper.reconnect)
+            self._tasks.append(asyncio.create_task(self.renewer.run(stop), name="renewer"))
+
+    async def _report_spool_damage(self, report: StartupReport) -> None:
+        """Say loudly, and to the collector, that the spool was damaged and what was kept."""
+        parts = [
+            f"{q.path} moved to {', '.join(map(str, q.moved_to))}: {q.reason}"
+            for q in report.quarantined
+        ]
+        if not report.durable:
+            parts.append(f"spool is in memory only: {report.detail}")
+        detail = "; ".join(parts)
+        log.error("spool damaged on start: %s", detail)
+        state = events_pb2.SourceState(source="spool", state="damaged", detail=detail)
+        status = events_pb2.AgentStatus(sources=[state])
+        status.drops.add(source="spool", reason="quarantined_files", count=len(report.quarantined))
+        await self.spool.emit(
+            [self.status.event(self.config.resolved_agent_id(), socket.gethostname(), status)]
+        )
 
     def health(self) -> dict[str, SourceHealth]:
         return {s.source_id: s.health for s in self.sources}

@@ -20,12 +20,14 @@ import grpc
 
 from agent.channel import STREAM_METHOD, make_channel
 from agent.config import AgentConfig
+from agent.enroll.client import explain, utcnow
+from agent.enroll.identity import ClientIdentity, IdentityFiles
 from agent.sources.base import SourceHealth
 from agent.spooling import AsyncSpool
 from agent.status import StatusReporter
 from canhgac import __version__
 from canhgac.errors import TlsError, TransportError
-from canhgac.v1 import agent_pb2
+from canhgac.v1 import agent_pb2, events_pb2
 
 log = logging.getLogger("canhgac.agent.shipper")
 
@@ -51,6 +53,33 @@ class Shipper:
         self.agent_id = config.resolved_agent_id()
         self.connected = False
         self.last_error = ""
+        # None without TLS (insecure_dev); otherwise read again for every connection, so a
+        # renewed certificate is used from the next one on.
+        self._identity_files = (
+            None if config.collector.insecure_dev else IdentityFiles.for_config(config)
+        )
+        self._reconnect = asyncio.Event()
+
+    def reconnect(self) -> None:
+        """End the current stream at the next batch boundary and connect again (used after
+        the certificate is renewed); nothing unacknowledged is lost, it is simply resent."""
+        self._reconnect.set()
+
+    def _identity(self) -> ClientIdentity | None:
+        """This agent's certificate for the next connection, checked locally first: an
+        expired certificate is reported as such rather than as a failed handshake."""
+        if self._identity_files is None:
+            return None
+        identity = self._identity_files.load()
+        identity.check_current(utcnow())
+        self.agent_id = identity.agent_id
+        return identity
+
+    async def _explain(self, exc: Exception) -> str:
+        if isinstance(exc, grpc.aio.AioRpcError):
+            conn = self._cfg.collector
+            return str(await explain(exc, conn, conn.address, self._identity_files))
+        return str(exc)
 
     async def run(self, stop: asyncio.Event) -> None:
         sc = self._cfg.shipper
@@ -59,8 +88,14 @@ class Shipper:
             try:
                 await self._session(stop)
                 backoff = sc.backoff_initial_ms / 1000
-            except (grpc.aio.AioRpcError, TransportError, TlsError) as exc:
-                self.last_error = _describe(exc)
+            # InvalidStateError: grpc.aio's write on a call the connection loss has finished.
+            except (
+                grpc.aio.AioRpcError,
+                TransportError,
+                TlsError,
+                asyncio.InvalidStateError,
+            ) as exc:
+                self.last_error = await self._explain(exc)
                 log.warning("collector connection failed: %s", self.last_error)
             finally:
                 self.connected = False
@@ -73,7 +108,8 @@ class Shipper:
 
     async def _session(self, stop: asyncio.Event) -> None:
         sc = self._cfg.shipper
-        async with make_channel(self._cfg.collector) as channel:
+        self._reconnect.clear()
+        async with make_channel(self._cfg.collector, self._identity()) as channel:
             call = channel.stream_stream(
                 STREAM_METHOD,
                 request_serializer=_ser,
@@ -88,6 +124,7 @@ class Shipper:
                 raise TransportError("collector did not answer Hello with Welcome")
             welcome = first.welcome
             await self._spool.ack_through(welcome.last_stored_seq)
+            await self._report_drops()
             self.connected, self.last_error = True, ""
             log.info(
                 "connected to collector",
@@ -128,7 +165,7 @@ class Shipper:
         loop = asyncio.get_running_loop()
         last_sent = 0
         next_hb = loop.time()
-        while not stop.is_set():
+        while not stop.is_set() and not self._reconnect.is_set():
             if reader.done():
                 reader.result()  # re-raise the stream error
                 raise TransportError("collector closed the stream")
@@ -190,17 +227,22 @@ class Shipper:
                 inflight.discard(done)
                 room.notify_all()
 
+    async def _report_drops(self) -> None:
+        """Drops not yet reported (spool full, damaged rows) become one agent_status event."""
+        report = await self._spool.take_drop_report()
+        if report is None:
+            return
+        status = events_pb2.AgentStatus(drops=report.to_proto())
+        await self._spool.emit([self._status.event(self.agent_id, socket.gethostname(), status)])
+        log.warning(
+            "reporting events dropped while disconnected or on disk damage",
+            extra={"fields": {"drops": dict(report.counts)}},
+        )
+
     async def _heartbeat(
         self, call: grpc.aio.StreamStreamCall[agent_pb2.AgentMessage, agent_pb2.CollectorMessage]
     ) -> None:
         stats = await self._spool.stats()
-        status = self._status.build(self._sources(), stats.events, stats.bytes)
+        status = self._status.build(self._sources(), stats.events, stats.bytes, stats.drops)
         hb = agent_pb2.Heartbeat(time_ns=self._status.clock_ns(), status=status)
         await call.write(agent_pb2.AgentMessage(heartbeat=hb))
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, grpc.aio.AioRpcError):
-        details = exc.details() or ""
-        return f"{exc.code().name}: {details}"
-    return str(exc)

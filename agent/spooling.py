@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
 from agent.sources.base import Checkpoint
-from agent.spool import SpoolBatch, SpoolStats, SqliteSpool
+from agent.spool import DropReport, SpoolBatch, SpoolStats, SqliteSpool
 from canhgac.v1 import events_pb2
 
 P = ParamSpec("P")
@@ -105,6 +105,9 @@ class AsyncSpool:
 
     async def stats(self) -> SpoolStats:
         return await self._run(self.spool.stats)
+
+    async def take_drop_report(self) -> DropReport | None:
+        return await self._run(self.spool.take_drop_report)
 
     async def checkpoints(self) -> dict[str, str]:
         return await self._run(self.spool.checkpoints)

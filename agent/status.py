@@ -10,6 +10,7 @@ from pathlib import Path
 
 from agent.sources.base import SourceHealth
 from canhgac import __version__
+from canhgac.ids import new_id
 from canhgac.v1 import events_pb2
 
 
@@ -44,7 +45,11 @@ class StatusReporter:
     _last_wall: float = field(default_factory=time.monotonic)
 
     def build(
-        self, sources: Mapping[str, SourceHealth], spool_events: int, spool_bytes: int
+        self,
+        sources: Mapping[str, SourceHealth],
+        spool_events: int,
+        spool_bytes: int,
+        spool_drops: Mapping[str, int] | None = None,
     ) -> events_pb2.AgentStatus:
         times = os.times()
         cpu, wall = times.user + times.system, time.monotonic()
@@ -61,6 +66,8 @@ class StatusReporter:
         )
         for (where, why), n in sorted(self.drops.counts.items()):
             status.drops.add(source=where, reason=why, count=n)
+        for why, n in sorted((spool_drops or {}).items()):
+            status.drops.add(source="spool", reason=why, count=n)
         total = 0
         for sid, h in sorted(sources.items()):
             total += h.events
@@ -71,3 +78,19 @@ class StatusReporter:
                 status.drops.add(source=sid, reason=f"unparsed:{reason}", count=n)
         status.events_total = total
         return status
+
+    def event(self, agent_id: str, host: str, status: events_pb2.AgentStatus) -> events_pb2.Event:
+        """An AgentStatus as an event, stored at the collector like any other."""
+        now = self.clock_ns()
+        return events_pb2.Event(
+            id=new_id(now),
+            time_ns=now,
+            created_ns=now,
+            agent_id=agent_id,
+            host=host,
+            category="host",
+            type="info",
+            action="agent_status",
+            source="agent",
+            agent_status=status,
+        )

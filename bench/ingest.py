@@ -36,7 +36,7 @@ def main() -> int:
     p.add_argument("--storage", choices=["sqlite", "postgres"], default="sqlite")
     p.add_argument("--postgres-dsn", default="postgresql://postgres@127.0.0.1:5432/test")
     ns = p.parse_args()
-    port = free_port()
+    port, enroll_port = free_port(), free_port()
     with tempfile.TemporaryDirectory(prefix="canhgac-bench-") as tmp:
         state = Path(tmp)
         storage = (
@@ -48,7 +48,8 @@ def main() -> int:
         cfg.write_text(
             f"""name: bench
 state_dir: {state / "collector"}
-ingest: {{listen: "127.0.0.1:{port}", max_unacked_batches: 64}}
+ingest: {{listen: "127.0.0.1:{port}", enroll_listen: "127.0.0.1:{enroll_port}",
+         max_unacked_batches: 64}}
 tls: {{mode: auto, server_names: [localhost]}}
 storage: {storage}
 detection: {{rule_paths: ["{ROOT / "rules"}"]}}
@@ -65,6 +66,8 @@ logging: {{level: warning}}
                     print("collector did not start", file=sys.stderr)
                     return 1
                 time.sleep(0.1)
+            tokens = state / "tokens.txt"
+            tokens.write_text(_tokens(cfg, ns.agents))
             args = [
                 sys.executable,
                 str(ROOT / "bench" / "loadgen.py"),
@@ -72,6 +75,10 @@ logging: {{level: warning}}
                 f"localhost:{port}",
                 "--ca",
                 str(ca),
+                "--tokens",
+                str(tokens),
+                "--enroll",
+                f"localhost:{enroll_port}",
                 "--events",
                 str(ns.events),
                 "--agents",
@@ -86,10 +93,39 @@ logging: {{level: warning}}
                 "100000",
             ]
             print(f"storage={ns.storage} cores={os.cpu_count()}")
-            return subprocess.call(args)
+            cpu_before, wall_before = _cpu_seconds(collector.pid), time.perf_counter()
+            rc = subprocess.call(args)
+            cpu = _cpu_seconds(collector.pid) - cpu_before
+            wall = time.perf_counter() - wall_before
+            print(
+                f"collector CPU: {cpu:.2f} s over {wall:.2f} s wall "
+                f"({100 * cpu / wall:.0f}% of one core; {ns.events / cpu:,.0f} events per "
+                "collector CPU-second)"
+            )
+            return rc
         finally:
             collector.send_signal(signal.SIGTERM)
             collector.wait(timeout=30)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User+system CPU time of a process (and its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _tokens(cfg: Path, agents: int) -> str:
+    """One enrollment token per simulated agent, made with the collector's CLI."""
+    made = []
+    for i in range(agents):
+        create = ["tokens", "create", "--agent-id", f"bench-{i}", "--ttl", "1h"]
+        out = subprocess.run(
+            [BIN / "canhgac-collector", *create, "--config", str(cfg)],
+            capture_output=True,
+            check=True,
+        )
+        made.append(out.stdout.decode().strip())
+    return "\n".join(made) + "\n"
 
 
 def _listening(port: int) -> bool:

@@ -43,6 +43,18 @@ class TlsError(CanhGacError):
     """A certificate or key is missing, invalid or does not verify."""
 
 
+class EnrollmentError(CanhGacError):
+    """Enrollment or certificate renewal was refused or failed.
+
+    `reason` is a short stable code (`token_expired`, `bad_csr`, `revoked`...) fit for a metric
+    label; the message says what was wrong for the operator. Neither ever holds a secret.
+    """
+
+    def __init__(self, message: str, *, reason: str, location: str | None = None) -> None:
+        super().__init__(message, location=location)
+        self.reason = reason
+
+
 class ForwardError(CanhGacError):
     """Delivery to an upstream destination failed."""
 

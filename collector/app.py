@@ -22,6 +22,8 @@ from collector.bus.local import LocalBus
 from collector.config import CollectorConfig
 from collector.detection.loader import load_detector
 from collector.detection.worker import DetectionWorker
+from collector.enroll.wiring import EnrollmentWiring
+from collector.ingest.committer import GroupCommitter
 from collector.ingest.server import build_server
 from collector.ingest.service import IngestService
 from collector.metrics import CollectorMetrics
@@ -54,12 +56,14 @@ def open_configured_store(config: CollectorConfig) -> StoreWorker:
 
 @dataclass
 class CollectorApp:
-    """The running collector. `start()` binds the ports; `grpc_port`/`http_port` tell which."""
+    """The running collector. `start()` binds the ports; `grpc_port`, `enroll_port` (0 when
+    enrollment is off) and `http_port` tell which."""
 
     config: CollectorConfig
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     clock_ns: Callable[[], int] = time.time_ns
     grpc_port: int = 0
+    enroll_port: int = 0
     http_port: int = 0
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _ready: bool = False
@@ -74,16 +78,44 @@ class CollectorApp:
         detector = load_detector(cfg.detection.rule_paths, self.clock_ns)
         self.bus = LocalBus(cfg.ingest.bus_capacity)
         self.detection = DetectionWorker(self.bus, detector, self.store, self.metrics, cfg.name)
-        service = IngestService(cfg.ingest, self.store, self.bus, self.metrics, self.clock_ns)
-        self.server, self.grpc_port = build_server(cfg, service, server_credentials(cfg))
+        self.committer = GroupCommitter(self.store)
+        self.committer.start()
+        credentials = server_credentials(cfg)
+        self.enrollment = EnrollmentWiring(
+            cfg, credentials, self.store, self.metrics, self.clock_ns
+        )
+        service = IngestService(
+            cfg.ingest,
+            self.store,
+            self.committer,
+            self.bus,
+            self.metrics,
+            self.clock_ns,
+            mutual_tls=credentials is not None,
+        )
+        self.server, self.grpc_port = build_server(
+            cfg,
+            service,
+            credentials,
+            streams=self.enrollment.streams,
+            renew=self.enrollment.renew,
+        )
         await self.server.start()
+        await self.enrollment.start()
+        self.enroll_port = self.enrollment.port
         self._tasks.append(asyncio.create_task(self.detection.run(), name="detection"))
         if cfg.http.enabled:
             await self._start_http()
         self._ready = True
         log.info(
             "collector running",
-            extra={"fields": {"grpc_port": self.grpc_port, "http_port": self.http_port}},
+            extra={
+                "fields": {
+                    "grpc_port": self.grpc_port,
+                    "enroll_port": self.enroll_port,
+                    "http_port": self.http_port,
+                }
+            },
         )
 
     async def _start_http(self) -> None:
@@ -105,7 +137,9 @@ class CollectorApp:
 
     async def stop(self, grace: float = 5.0) -> None:
         self._ready = False
+        await self.enrollment.stop(grace)
         await self.server.stop(grace)
+        await self.committer.stop()
         if self.config.http.enabled:
             self.http.should_exit = True
         for task in self._tasks:

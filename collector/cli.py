@@ -1,4 +1,4 @@
-"""`canhgac-collector`: run, validate, example, alerts, agents."""
+"""`canhgac-collector`: run, validate, example, alerts, agents, tokens."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from canhgac.logs import setup_logging
 from canhgac.v1 import events_pb2
 from collector import config as cfgmod
 from collector.detection.worker import SEVERITY_NAMES
+from collector.enroll.cli import add_agent_revoke, add_token_commands
 from collector.storage.base import StoredAlert
 
 DEFAULT_CONFIG = "/etc/canhgac/collector.yaml"
@@ -71,6 +72,8 @@ def _store(ns: argparse.Namespace) -> Any:
     from collector.app import open_configured_store
 
     worker = open_configured_store(cfgmod.load(ns.config))
+    # Idempotent; lets these commands read a database the collector has not migrated yet.
+    worker.store.migrate()
     return worker.store
 
 
@@ -124,13 +127,21 @@ def cmd_agents_list(ns: argparse.Namespace) -> int:
                     "last_seen_ns": g.last_seen_ns,
                     "last_seq": store.last_seq(g.agent_id),
                     "status": MessageToDict(status, preserving_proto_field_name=True),
+                    "enrollment_status": g.enrollment_status,
+                    "system_id": g.system_id,
+                    "cert_serial": g.cert_serial,
+                    "cert_not_after_ns": g.cert_not_after_ns,
+                    "revoked_ns": g.revoked_ns,
                 }
                 print(json.dumps(row, ensure_ascii=False))
             else:
+                cert = f"  cert_expires={_when(g.cert_not_after_ns)}" if g.cert_not_after_ns else ""
                 print(
-                    f"{g.agent_id}  host={g.hostname}  version={g.version}  "
-                    f"last_seen={_when(g.last_seen_ns)}  last_seq={store.last_seq(g.agent_id)}  "
-                    f"spool={status.spool_events}  rss={status.rss_bytes // 1024} KiB"
+                    f"{g.agent_id}  [{g.enrollment_status or 'not enrolled'}]  "
+                    f"system={g.system_id or '-'}  host={g.hostname}  version={g.version}  "
+                    f"last_seen={_when(g.last_seen_ns) if g.last_seen_ns else 'never'}  "
+                    f"last_seq={store.last_seq(g.agent_id)}  "
+                    f"spool={status.spool_events}  rss={status.rss_bytes // 1024} KiB{cert}"
                 )
     finally:
         store.close()
@@ -171,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     ag = with_config(agents.add_parser("list", help="known agents and their health"))
     ag.add_argument("--json", action="store_true")
     ag.set_defaults(fn=cmd_agents_list)
+    add_agent_revoke(agents, with_config)
+    add_token_commands(sub, with_config)
     return p
 
 

@@ -24,8 +24,10 @@ class TlsConfig(StrictModel):
     """How the ingest port is secured.
 
     auto: CA and server certificate generated under state_dir/pki on first start.
-    files: operator-supplied certificate and key (and CA, to verify agents later).
+    files: operator-supplied server certificate and key, plus the CA (certificate and key)
+      that signs agents' certificates at enrollment and verifies them on every connection.
     insecure_dev: plaintext, for development only; the collector logs a warning at start.
+    In auto and files modes every agent connection is mutual TLS.
     """
 
     mode: Literal["auto", "files", "insecure_dev"] = "auto"
@@ -35,11 +37,19 @@ class TlsConfig(StrictModel):
     cert_file: Path | None = None
     key_file: Path | None = None
     ca_file: Path | None = None
+    ca_key_file: Path | None = None
+    # Validity of the client certificates signed at enrollment and renewal.
+    agent_cert_days: int = Field(90, ge=1, le=825)
 
     @model_validator(mode="after")
     def _files_given(self) -> TlsConfig:
         if self.mode == "files" and (self.cert_file is None or self.key_file is None):
             raise ValueError("mode 'files' needs cert_file and key_file")
+        if self.mode == "files" and (self.ca_file is None or self.ca_key_file is None):
+            raise ValueError(
+                "mode 'files' needs ca_file and ca_key_file (the CA that signs and verifies "
+                "agents' certificates)"
+            )
         return self
 
 
@@ -47,6 +57,12 @@ class IngestConfig(StrictModel):
     """The gRPC ingest port and the limits it enforces on every agent."""
 
     listen: ListenAddress = "0.0.0.0:9440"  # agents on other hosts must reach it
+    # Enrollment port: server-authenticated TLS only (an enrolling agent has no certificate
+    # yet), serving nothing but Enroll. null disables enrollment.
+    enroll_listen: ListenAddress | None = "0.0.0.0:9442"
+    # How often the collector looks for revoked certificates among open streams (the CLI
+    # revokes from another process, through the store).
+    revocation_poll_ms: int = Field(2000, ge=100, le=60_000)
     max_batch_events: int = Field(5000, ge=1, le=100_000)
     max_batch_bytes: int = Field(4 * MiB, ge=1024, le=64 * MiB)
     heartbeat_interval_ms: int = Field(10_000, ge=1000, le=600_000)

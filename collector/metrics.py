@@ -29,6 +29,9 @@ class CollectorMetrics:
     bus_depth: Gauge
     store_seconds: Histogram
     detection_seconds: Histogram
+    enrollments: Counter
+    enrollment_refusals: Counter
+    streams_closed: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> CollectorMetrics:
@@ -89,6 +92,24 @@ class CollectorMetrics:
                 "canhgac_collector_detection_batch_seconds",
                 "Time to run detection over one batch",
                 buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
+                registry=r,
+            ),
+            enrollments=Counter(
+                "canhgac_collector_enrollments",
+                "Agent certificates issued, by kind (enroll, renew)",
+                ["kind"],
+                registry=r,
+            ),
+            enrollment_refusals=Counter(
+                "canhgac_collector_enrollment_refusals",
+                "Enroll and Renew requests refused, by kind and reason (token_expired, bad_csr...)",
+                ["kind", "reason"],
+                registry=r,
+            ),
+            streams_closed=Counter(
+                "canhgac_collector_streams_closed",
+                "Open agent streams ended by the collector, by reason (revoked, expired)",
+                ["reason"],
                 registry=r,
             ),
         )

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The embedded default on this machine: a collector on SQLite and a local agent, with the
 # generated configuration and all state in ./demo-state. Ctrl-C stops both.
+# Ports: CANHGAC_GRPC_PORT (9440), CANHGAC_ENROLL_PORT (9442), CANHGAC_HTTP_PORT (9441).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh collector
@@ -18,6 +19,12 @@ for _ in $(seq 1 100); do
   $bin/python -c "import sys, urllib.request as u; u.urlopen('http://127.0.0.1:${CANHGAC_HTTP_PORT:-9441}/healthz', timeout=1)" 2>/dev/null && break
   sleep 0.2
 done
+# Enroll the local agent the way an operator would: a single-use token from the collector,
+# then `enroll` on the agent (it makes its own key). Done at every start, so the demo never
+# depends on what an earlier run left in $state.
+token=$($bin/canhgac-collector tokens create --agent-id demo-agent --ttl 10m --config "$state/collector.yaml")
+$bin/canhgac-agent enroll --token-file - --config "$state/agent.yaml" <<<"$token"
+unset token
 $bin/canhgac-agent run --config "$state/agent.yaml" 2>>"$state/agent.log" &
 pids+=($!)
 sleep 2
@@ -29,6 +36,7 @@ cat <<MSG
   Alerts       $bin/canhgac-collector alerts list --config $state/collector.yaml
                $bin/canhgac-collector alerts tail --config $state/collector.yaml
   Agents       $bin/canhgac-collector agents list --config $state/collector.yaml
+               $bin/canhgac-collector tokens list --config $state/collector.yaml
   Logs         $state/collector.log  $state/agent.log
 
   The agent watches $state/auth.log (and /var/log/auth.log or /var/log/secure

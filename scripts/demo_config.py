@@ -13,6 +13,7 @@ def main() -> None:
     state = Path(sys.argv[1]).resolve()
     grpc_port = os.environ.get("CANHGAC_GRPC_PORT", "9440")
     http_port = os.environ.get("CANHGAC_HTTP_PORT", "9441")
+    enroll_port = os.environ.get("CANHGAC_ENROLL_PORT", "9442")
     (state / "collector").mkdir(parents=True, exist_ok=True)
     (state / "agent").mkdir(parents=True, exist_ok=True)
     demo_log = state / "auth.log"
@@ -23,6 +24,7 @@ def main() -> None:
 state_dir: {state / "collector"}
 ingest:
   listen: 127.0.0.1:{grpc_port}
+  enroll_listen: 127.0.0.1:{enroll_port}
 tls:
   mode: auto
   server_names: [localhost, 127.0.0.1]
@@ -39,6 +41,7 @@ http:
 state_dir: {state / "agent"}
 collector:
   address: localhost:{grpc_port}
+  enroll_address: localhost:{enroll_port}
   ca_file: {state / "collector" / "pki" / "ca.crt"}
 sources:
   authlog:

@@ -25,37 +25,39 @@ _sym_db = _symbol_database.Default()
 from canhgac.v1 import events_pb2 as canhgac_dot_v1_dot_events__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x63\x61nhgac/v1/agent.proto\x12\ncanhgac.v1\x1a\x17\x63\x61nhgac/v1/events.proto\"X\n\rEnrollRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0f\n\x07\x63sr_pem\x18\x02 \x01(\t\x12\x10\n\x08hostname\x18\x03 \x01(\t\x12\x15\n\ragent_version\x18\x04 \x01(\t\"j\n\x0e\x45nrollResponse\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x02 \x01(\t\x12\x1a\n\x12\x63\x61_certificate_pem\x18\x03 \x01(\t\x12\x11\n\tsystem_id\x18\x04 \x01(\t\"b\n\nEventBatch\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12!\n\x06\x65vents\x18\x03 \x03(\x0b\x32\x11.canhgac.v1.Event\x12\x12\n\ncreated_ns\x18\x04 \x01(\x03\"Z\n\x05Hello\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x15\n\ragent_version\x18\x02 \x01(\t\x12\x10\n\x08hostname\x18\x03 \x01(\t\x12\x16\n\x0elast_acked_seq\x18\x04 \x01(\x04\"E\n\tHeartbeat\x12\x0f\n\x07time_ns\x18\x01 \x01(\x03\x12\'\n\x06status\x18\x02 \x01(\x0b\x32\x17.canhgac.v1.AgentStatus\"\x92\x01\n\x0c\x41gentMessage\x12\"\n\x05hello\x18\x01 \x01(\x0b\x32\x11.canhgac.v1.HelloH\x00\x12\'\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x16.canhgac.v1.EventBatchH\x00\x12*\n\theartbeat\x18\x03 \x01(\x0b\x32\x15.canhgac.v1.HeartbeatH\x00\x42\t\n\x07message\"\x8f\x01\n\x07Welcome\x12\x19\n\x11\x63ollector_version\x18\x01 \x01(\t\x12\x17\n\x0flast_stored_seq\x18\x02 \x01(\x04\x12\x18\n\x10max_batch_events\x18\x03 \x01(\r\x12\x17\n\x0fmax_batch_bytes\x18\x04 \x01(\x04\x12\x1d\n\x15heartbeat_interval_ms\x18\x05 \x01(\r\"I\n\x03\x41\x63k\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12%\n\x06status\x18\x02 \x01(\x0e\x32\x15.canhgac.v1.AckStatus\x12\x0e\n\x06\x65vents\x18\x03 \x01(\r\"4\n\x06Reject\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"<\n\x0b\x46lowControl\x12\x1b\n\x13max_unacked_batches\x18\x01 \x01(\r\x12\x10\n\x08pause_ms\x18\x02 \x01(\r\"\xbc\x01\n\x10\x43ollectorMessage\x12&\n\x07welcome\x18\x01 \x01(\x0b\x32\x13.canhgac.v1.WelcomeH\x00\x12\x1e\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x0f.canhgac.v1.AckH\x00\x12$\n\x06reject\x18\x03 \x01(\x0b\x32\x12.canhgac.v1.RejectH\x00\x12/\n\x0c\x66low_control\x18\x04 \x01(\x0b\x32\x17.canhgac.v1.FlowControlH\x00\x42\t\n\x07message*X\n\tAckStatus\x12\x1a\n\x16\x41\x43K_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41\x43K_STATUS_STORED\x10\x01\x12\x18\n\x14\x41\x43K_STATUS_DUPLICATE\x10\x02\x32\x95\x01\n\x0c\x41gentService\x12?\n\x06\x45nroll\x12\x19.canhgac.v1.EnrollRequest\x1a\x1a.canhgac.v1.EnrollResponse\x12\x44\n\x06Stream\x12\x18.canhgac.v1.AgentMessage\x1a\x1c.canhgac.v1.CollectorMessage(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x63\x61nhgac/v1/agent.proto\x12\ncanhgac.v1\x1a\x17\x63\x61nhgac/v1/events.proto\"X\n\rEnrollRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0f\n\x07\x63sr_pem\x18\x02 \x01(\t\x12\x10\n\x08hostname\x18\x03 \x01(\t\x12\x15\n\ragent_version\x18\x04 \x01(\t\"6\n\x0cRenewRequest\x12\x0f\n\x07\x63sr_pem\x18\x01 \x01(\t\x12\x15\n\ragent_version\x18\x02 \x01(\t\"j\n\x0e\x45nrollResponse\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x02 \x01(\t\x12\x1a\n\x12\x63\x61_certificate_pem\x18\x03 \x01(\t\x12\x11\n\tsystem_id\x18\x04 \x01(\t\"b\n\nEventBatch\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12!\n\x06\x65vents\x18\x03 \x03(\x0b\x32\x11.canhgac.v1.Event\x12\x12\n\ncreated_ns\x18\x04 \x01(\x03\"Z\n\x05Hello\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x15\n\ragent_version\x18\x02 \x01(\t\x12\x10\n\x08hostname\x18\x03 \x01(\t\x12\x16\n\x0elast_acked_seq\x18\x04 \x01(\x04\"E\n\tHeartbeat\x12\x0f\n\x07time_ns\x18\x01 \x01(\x03\x12\'\n\x06status\x18\x02 \x01(\x0b\x32\x17.canhgac.v1.AgentStatus\"\x92\x01\n\x0c\x41gentMessage\x12\"\n\x05hello\x18\x01 \x01(\x0b\x32\x11.canhgac.v1.HelloH\x00\x12\'\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x16.canhgac.v1.EventBatchH\x00\x12*\n\theartbeat\x18\x03 \x01(\x0b\x32\x15.canhgac.v1.HeartbeatH\x00\x42\t\n\x07message\"\x8f\x01\n\x07Welcome\x12\x19\n\x11\x63ollector_version\x18\x01 \x01(\t\x12\x17\n\x0flast_stored_seq\x18\x02 \x01(\x04\x12\x18\n\x10max_batch_events\x18\x03 \x01(\r\x12\x17\n\x0fmax_batch_bytes\x18\x04 \x01(\x04\x12\x1d\n\x15heartbeat_interval_ms\x18\x05 \x01(\r\"I\n\x03\x41\x63k\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12%\n\x06status\x18\x02 \x01(\x0e\x32\x15.canhgac.v1.AckStatus\x12\x0e\n\x06\x65vents\x18\x03 \x01(\r\"4\n\x06Reject\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"<\n\x0b\x46lowControl\x12\x1b\n\x13max_unacked_batches\x18\x01 \x01(\r\x12\x10\n\x08pause_ms\x18\x02 \x01(\r\"\xbc\x01\n\x10\x43ollectorMessage\x12&\n\x07welcome\x18\x01 \x01(\x0b\x32\x13.canhgac.v1.WelcomeH\x00\x12\x1e\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x0f.canhgac.v1.AckH\x00\x12$\n\x06reject\x18\x03 \x01(\x0b\x32\x12.canhgac.v1.RejectH\x00\x12/\n\x0c\x66low_control\x18\x04 \x01(\x0b\x32\x17.canhgac.v1.FlowControlH\x00\x42\t\n\x07message*X\n\tAckStatus\x12\x1a\n\x16\x41\x43K_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41\x43K_STATUS_STORED\x10\x01\x12\x18\n\x14\x41\x43K_STATUS_DUPLICATE\x10\x02\x32\xd4\x01\n\x0c\x41gentService\x12?\n\x06\x45nroll\x12\x19.canhgac.v1.EnrollRequest\x1a\x1a.canhgac.v1.EnrollResponse\x12\x44\n\x06Stream\x12\x18.canhgac.v1.AgentMessage\x1a\x1c.canhgac.v1.CollectorMessage(\x01\x30\x01\x12=\n\x05Renew\x12\x18.canhgac.v1.RenewRequest\x1a\x1a.canhgac.v1.EnrollResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'canhgac.v1.agent_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ACKSTATUS']._serialized_start=1201
-  _globals['_ACKSTATUS']._serialized_end=1289
+  _globals['_ACKSTATUS']._serialized_start=1257
+  _globals['_ACKSTATUS']._serialized_end=1345
   _globals['_ENROLLREQUEST']._serialized_start=63
   _globals['_ENROLLREQUEST']._serialized_end=151
-  _globals['_ENROLLRESPONSE']._serialized_start=153
-  _globals['_ENROLLRESPONSE']._serialized_end=259
-  _globals['_EVENTBATCH']._serialized_start=261
-  _globals['_EVENTBATCH']._serialized_end=359
-  _globals['_HELLO']._serialized_start=361
-  _globals['_HELLO']._serialized_end=451
-  _globals['_HEARTBEAT']._serialized_start=453
-  _globals['_HEARTBEAT']._serialized_end=522
-  _globals['_AGENTMESSAGE']._serialized_start=525
-  _globals['_AGENTMESSAGE']._serialized_end=671
-  _globals['_WELCOME']._serialized_start=674
-  _globals['_WELCOME']._serialized_end=817
-  _globals['_ACK']._serialized_start=819
-  _globals['_ACK']._serialized_end=892
-  _globals['_REJECT']._serialized_start=894
-  _globals['_REJECT']._serialized_end=946
-  _globals['_FLOWCONTROL']._serialized_start=948
-  _globals['_FLOWCONTROL']._serialized_end=1008
-  _globals['_COLLECTORMESSAGE']._serialized_start=1011
-  _globals['_COLLECTORMESSAGE']._serialized_end=1199
-  _globals['_AGENTSERVICE']._serialized_start=1292
-  _globals['_AGENTSERVICE']._serialized_end=1441
+  _globals['_RENEWREQUEST']._serialized_start=153
+  _globals['_RENEWREQUEST']._serialized_end=207
+  _globals['_ENROLLRESPONSE']._serialized_start=209
+  _globals['_ENROLLRESPONSE']._serialized_end=315
+  _globals['_EVENTBATCH']._serialized_start=317
+  _globals['_EVENTBATCH']._serialized_end=415
+  _globals['_HELLO']._serialized_start=417
+  _globals['_HELLO']._serialized_end=507
+  _globals['_HEARTBEAT']._serialized_start=509
+  _globals['_HEARTBEAT']._serialized_end=578
+  _globals['_AGENTMESSAGE']._serialized_start=581
+  _globals['_AGENTMESSAGE']._serialized_end=727
+  _globals['_WELCOME']._serialized_start=730
+  _globals['_WELCOME']._serialized_end=873
+  _globals['_ACK']._serialized_start=875
+  _globals['_ACK']._serialized_end=948
+  _globals['_REJECT']._serialized_start=950
+  _globals['_REJECT']._serialized_end=1002
+  _globals['_FLOWCONTROL']._serialized_start=1004
+  _globals['_FLOWCONTROL']._serialized_end=1064
+  _globals['_COLLECTORMESSAGE']._serialized_start=1067
+  _globals['_COLLECTORMESSAGE']._serialized_end=1255
+  _globals['_AGENTSERVICE']._serialized_start=1348
+  _globals['_AGENTSERVICE']._serialized_end=1560
 # @@protoc_insertion_point(module_scope)

@@ -74,6 +74,31 @@ class EnrollRequest(_message.Message):
 Global___EnrollRequest: _TypeAlias = EnrollRequest  # noqa: Y015
 
 @_typing.final
+class RenewRequest(_message.Message):
+    """Renewal: the agent's identity is its current client certificate, not a field here."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CSR_PEM_FIELD_NUMBER: _builtins.int
+    AGENT_VERSION_FIELD_NUMBER: _builtins.int
+    csr_pem: _builtins.str
+    """PEM-encoded PKCS#10 request for a new key the agent generated and keeps."""
+    agent_version: _builtins.str
+    def __init__(
+        self,
+        *,
+        csr_pem: _builtins.str = ...,
+        agent_version: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_version", b"agent_version", "csr_pem", b"csr_pem"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RenewRequest: _TypeAlias = RenewRequest  # noqa: Y015
+
+@_typing.final
 class EnrollResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

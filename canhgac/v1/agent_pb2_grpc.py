@@ -44,6 +44,11 @@ class AgentServiceStub:
                 request_serializer=canhgac_dot_v1_dot_agent__pb2.AgentMessage.SerializeToString,
                 response_deserializer=canhgac_dot_v1_dot_agent__pb2.CollectorMessage.FromString,
                 _registered_method=True)
+        self.Renew = channel.unary_unary(
+                '/canhgac.v1.AgentService/Renew',
+                request_serializer=canhgac_dot_v1_dot_agent__pb2.RenewRequest.SerializeToString,
+                response_deserializer=canhgac_dot_v1_dot_agent__pb2.EnrollResponse.FromString,
+                _registered_method=True)
 
 
 class AgentServiceServicer:
@@ -51,6 +56,8 @@ class AgentServiceServicer:
 
     def Enroll(self, request, context):
         """One-time enrollment: a single-use token and a CSR in, a signed certificate out.
+        Served on the collector's enrollment port (server-authenticated TLS only): the agent has
+        no certificate yet.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -58,6 +65,14 @@ class AgentServiceServicer:
 
     def Stream(self, request_iterator, context):
         """The one long-lived stream an agent keeps open. The first message must be a Hello.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Renew(self, request, context):
+        """A new certificate for the agent named by the client certificate of this (mutual TLS)
+        call, before the current one expires. Refused for revoked agents.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -75,6 +90,11 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.Stream,
                     request_deserializer=canhgac_dot_v1_dot_agent__pb2.AgentMessage.FromString,
                     response_serializer=canhgac_dot_v1_dot_agent__pb2.CollectorMessage.SerializeToString,
+            ),
+            'Renew': grpc.unary_unary_rpc_method_handler(
+                    servicer.Renew,
+                    request_deserializer=canhgac_dot_v1_dot_agent__pb2.RenewRequest.FromString,
+                    response_serializer=canhgac_dot_v1_dot_agent__pb2.EnrollResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -131,6 +151,33 @@ class AgentService:
             '/canhgac.v1.AgentService/Stream',
             canhgac_dot_v1_dot_agent__pb2.AgentMessage.SerializeToString,
             canhgac_dot_v1_dot_agent__pb2.CollectorMessage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Renew(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/canhgac.v1.AgentService/Renew',
+            canhgac_dot_v1_dot_agent__pb2.RenewRequest.SerializeToString,
+            canhgac_dot_v1_dot_agent__pb2.EnrollResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -39,17 +39,31 @@ class AgentServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> AgentServiceAsyncStub: ...
     Enroll: _grpc.UnaryUnaryMultiCallable[_agent_pb2.EnrollRequest, _agent_pb2.EnrollResponse]
-    """One-time enrollment: a single-use token and a CSR in, a signed certificate out."""
+    """One-time enrollment: a single-use token and a CSR in, a signed certificate out.
+    Served on the collector's enrollment port (server-authenticated TLS only): the agent has
+    no certificate yet.
+    """
     Stream: _grpc.StreamStreamMultiCallable[_agent_pb2.AgentMessage, _agent_pb2.CollectorMessage]
     """The one long-lived stream an agent keeps open. The first message must be a Hello."""
+    Renew: _grpc.UnaryUnaryMultiCallable[_agent_pb2.RenewRequest, _agent_pb2.EnrollResponse]
+    """A new certificate for the agent named by the client certificate of this (mutual TLS)
+    call, before the current one expires. Refused for revoked agents.
+    """
 
 @_typing.type_check_only
 class AgentServiceAsyncStub(AgentServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     Enroll: _aio.UnaryUnaryMultiCallable[_agent_pb2.EnrollRequest, _agent_pb2.EnrollResponse]  # type: ignore[assignment]
-    """One-time enrollment: a single-use token and a CSR in, a signed certificate out."""
+    """One-time enrollment: a single-use token and a CSR in, a signed certificate out.
+    Served on the collector's enrollment port (server-authenticated TLS only): the agent has
+    no certificate yet.
+    """
     Stream: _aio.StreamStreamMultiCallable[_agent_pb2.AgentMessage, _agent_pb2.CollectorMessage]  # type: ignore[assignment]
     """The one long-lived stream an agent keeps open. The first message must be a Hello."""
+    Renew: _aio.UnaryUnaryMultiCallable[_agent_pb2.RenewRequest, _agent_pb2.EnrollResponse]  # type: ignore[assignment]
+    """A new certificate for the agent named by the client certificate of this (mutual TLS)
+    call, before the current one expires. Refused for revoked agents.
+    """
 
 class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -58,7 +72,10 @@ class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _agent_pb2.EnrollRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_agent_pb2.EnrollResponse, _abc.Awaitable[_agent_pb2.EnrollResponse]]:
-        """One-time enrollment: a single-use token and a CSR in, a signed certificate out."""
+        """One-time enrollment: a single-use token and a CSR in, a signed certificate out.
+        Served on the collector's enrollment port (server-authenticated TLS only): the agent has
+        no certificate yet.
+        """
 
     @_abc_1.abstractmethod
     def Stream(
@@ -67,5 +84,15 @@ class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_agent_pb2.CollectorMessage], _abc.AsyncIterator[_agent_pb2.CollectorMessage]]:
         """The one long-lived stream an agent keeps open. The first message must be a Hello."""
+
+    @_abc_1.abstractmethod
+    def Renew(
+        self,
+        request: _agent_pb2.RenewRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_agent_pb2.EnrollResponse, _abc.Awaitable[_agent_pb2.EnrollResponse]]:
+        """A new certificate for the agent named by the client certificate of this (mutual TLS)
+        call, before the current one expires. Refused for revoked agents.
+        """
 
 def add_AgentServiceServicer_to_server(servicer: AgentServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -62,9 +62,13 @@ class DetectionWorker:
                 log.exception("detection failed on a batch", extra={"fields": {"seq": batch.seq}})
                 continue
             self._metrics.detection_seconds.observe(time.perf_counter() - started)
+            if not alerts:
+                continue
             for alert in alerts:
                 alert.origin = alert.origin or self._origin
-                if await self._store.run(self._store.store.insert_alert, alert):
+            inserted = await self._store.run(self._store.store.insert_alerts, alerts)
+            for alert, new in zip(alerts, inserted, strict=True):
+                if new:
                     self._metrics.alerts.labels(
                         rule_id=alert.rule_id,
                         severity=SEVERITY_NAMES.get(alert.severity, "unknown"),

@@ -17,14 +17,26 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from canhgac import __version__
+from canhgac.errors import StorageError
 from canhgac.v1 import agent_pb2
 from collector.bus.base import Bus, StoredBatch
 from collector.config import IngestConfig
+from collector.enroll.identity import (
+    NotAnAgentCertificateError,
+    identity_from_pem,
+    peer_certificate,
+)
+from collector.enroll.revocation import REVOKED_MESSAGE
+from collector.ingest.committer import GroupCommitter
 from collector.metrics import CollectorMetrics
-from collector.storage.base import AgentRecord
+from collector.storage.base import AgentRecord, BatchToStore
+from collector.storage.enrollment import REVOKED
 from collector.storage.worker import StoreWorker
 
 log = logging.getLogger("canhgac.collector.ingest")
+
+# Batch seqs are stored as signed 64-bit integers.
+MAX_SEQ = 2**63 - 1
 
 AGENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -45,6 +57,8 @@ class _StreamState:
     hostname: str = ""
     version: str = ""
     peer: str = ""
+    # The PEM client certificate gRPC verified for this stream (None without TLS).
+    certificate: bytes | None = None
 
 
 def _parse(raw: bytes) -> agent_pb2.AgentMessage:
@@ -65,12 +79,18 @@ class IngestService:
         self,
         limits: IngestConfig,
         store: StoreWorker,
+        committer: GroupCommitter,
         bus: Bus,
         metrics: CollectorMetrics,
         clock_ns: Callable[[], int] = time.time_ns,
+        *,
+        mutual_tls: bool = True,
     ) -> None:
         self._limits = limits
+        # True: every stream must present an enrolled, unrevoked client certificate.
+        self._mutual_tls = mutual_tls
         self._store = store
+        self._committer = committer
         self._bus = bus
         self._metrics = metrics
         self._clock_ns = clock_ns
@@ -78,7 +98,7 @@ class IngestService:
     async def stream(
         self, requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[bytes, bytes]
     ) -> AsyncIterator[bytes]:
-        state = _StreamState(peer=context.peer())
+        state = _StreamState(peer=context.peer(), certificate=peer_certificate(context))
         self._metrics.streams_open.inc()
         try:
             async for out in self._serve(requests, state):
@@ -124,13 +144,8 @@ class IngestService:
     async def _hello(
         self, hello: agent_pb2.Hello, state: _StreamState
     ) -> agent_pb2.CollectorMessage:
-        if not AGENT_ID_RE.match(hello.agent_id):
-            raise StreamAbortError(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                "agent_id must be 1-128 characters of letters, digits, '.', '_' or '-'",
-                "bad_agent_id",
-            )
-        state.agent_id, state.hostname = hello.agent_id, hello.hostname[:255]
+        state.agent_id = await self._authenticate(hello, state)
+        state.hostname = hello.hostname[:255]
         state.version = hello.agent_version[:64]
         last = await self._touch(state)
         log.info(
@@ -146,6 +161,67 @@ class IngestService:
                 heartbeat_interval_ms=self._limits.heartbeat_interval_ms,
             )
         )
+
+    async def _authenticate(self, hello: agent_pb2.Hello, state: _StreamState) -> str:
+        """The stream's agent id: the one its client certificate names, which Hello must repeat.
+
+        The certificate must be one this collector issued and has not revoked. Without TLS
+        (insecure_dev) the Hello's word is all there is; only a revoked agent id is refused.
+        """
+        if not AGENT_ID_RE.match(hello.agent_id):
+            raise StreamAbortError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "agent_id must be 1-128 characters of letters, digits, '.', '_' or '-'",
+                "bad_agent_id",
+            )
+        store = self._store.store
+        if state.certificate is None:
+            if self._mutual_tls:
+                # Unreachable through a port that requires client certificates; fail closed.
+                raise StreamAbortError(
+                    grpc.StatusCode.UNAUTHENTICATED, "no client certificate", "unauthenticated"
+                )
+            log.warning(
+                "agent identified by its Hello alone (tls.mode insecure_dev): any client can "
+                "claim any agent id; development only",
+                extra={"fields": {"agent_id": hello.agent_id, "peer": state.peer}},
+            )
+            agent = await self._store.run(store.get_agent, hello.agent_id)
+            if agent is not None and agent.enrollment_status == REVOKED:
+                raise StreamAbortError(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    REVOKED_MESSAGE.format(agent_id=hello.agent_id),
+                    "revoked",
+                )
+            return hello.agent_id
+        try:
+            identity = identity_from_pem(state.certificate)
+        except NotAnAgentCertificateError as exc:
+            raise StreamAbortError(
+                grpc.StatusCode.PERMISSION_DENIED, str(exc), "not_agent_certificate"
+            ) from None
+        if hello.agent_id != identity.agent_id:
+            raise StreamAbortError(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"Hello names agent {hello.agent_id!r} but the client certificate is agent "
+                f"{identity.agent_id!r}: an agent can only speak for itself",
+                "identity_mismatch",
+            )
+        cert = await self._store.run(store.get_certificate, identity.serial)
+        if cert is None or cert.agent_id != identity.agent_id:
+            raise StreamAbortError(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"the certificate of agent {identity.agent_id!r} was not issued by this "
+                "collector: re-enroll",
+                "unknown_certificate",
+            )
+        if cert.revoked_ns:
+            raise StreamAbortError(
+                grpc.StatusCode.PERMISSION_DENIED,
+                REVOKED_MESSAGE.format(agent_id=identity.agent_id),
+                "revoked",
+            )
+        return identity.agent_id
 
     def _reject(self, seq: int, code: str, message: str, events: int) -> agent_pb2.CollectorMessage:
         self._metrics.rejected_batches.labels(reason=code).inc()
@@ -184,10 +260,20 @@ class IngestService:
         for ev in batch.events:
             # The stream's identity wins over whatever the event claims.
             ev.agent_id = state.agent_id
+        if batch.seq > MAX_SEQ:
+            return self._reject(batch.seq, "bad_seq", f"batch seq must be at most {MAX_SEQ}", n)
         started = time.perf_counter()
-        stored = await self._store.run(
-            self._store.store.store_batch, state.agent_id, batch.seq, batch.events, self._clock_ns()
-        )
+        try:
+            stored = await self._committer.store_batch(
+                BatchToStore(state.agent_id, batch.seq, batch.events, self._clock_ns())
+            )
+        except StorageError as exc:
+            # Not acknowledged, so the agent keeps the batch and sends it again later.
+            raise StreamAbortError(
+                grpc.StatusCode.UNAVAILABLE,
+                "the collector could not store the batch; it will be accepted on retry",
+                "storage",
+            ) from exc
         self._metrics.store_seconds.observe(time.perf_counter() - started)
         if stored:
             self._metrics.stored_events.inc(n)
@@ -220,13 +306,3 @@ class IngestService:
         )
         await self._store.run(store.upsert_agent, record)
         return last_seq
-
-
-async def enroll_unimplemented(
-    raw: bytes, context: grpc.aio.ServicerContext[bytes, bytes]
-) -> bytes:
-    """Enrollment arrives with the mutual-TLS work; until then it says so plainly."""
-    await context.abort(
-        grpc.StatusCode.UNIMPLEMENTED, "enrollment is not available in this collector version"
-    )
-    raise AssertionError("unreachable: abort raises")

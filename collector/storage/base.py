@@ -14,6 +14,17 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from canhgac.v1 import alert_pb2, events_pb2
+from collector.storage.enrollment import EnrollmentStore
+
+
+@dataclass(frozen=True)
+class BatchToStore:
+    """One agent batch handed to `Store.store_batches`."""
+
+    agent_id: str
+    seq: int
+    events: Sequence[events_pb2.Event]
+    received_ns: int
 
 
 @dataclass(frozen=True)
@@ -48,10 +59,19 @@ class AgentRecord:
     peer: str = ""
     # Serialized canhgac.v1.AgentStatus from the last heartbeat (empty when none yet).
     status: bytes = b""
+    # Enrollment: written only by the EnrollmentStore methods (upsert_agent leaves them as
+    # they are). enrollment_status is "" (never enrolled), "enrolled" or "revoked".
+    enrollment_status: str = ""
+    system_id: str = ""
+    cert_serial: str = ""
+    cert_not_after_ns: int = 0
+    enrolled_ns: int = 0
+    revoked_ns: int = 0
 
 
-class Store(Protocol):
-    """Durable state of the collector: events, alerts, agents."""
+class Store(EnrollmentStore, Protocol):
+    """Durable state of the collector: events, alerts, agents (and, through EnrollmentStore,
+    enrollment tokens and agents' certificates)."""
 
     def migrate(self) -> int:
         """Apply pending schema migrations; return the schema version now in force.
@@ -76,6 +96,15 @@ class Store(Protocol):
 
         `agent_id` is the authenticated agent: it is the agent every agent_id filter below
         matches, whatever the events' own agent_id field says. `seq` must be in 0..2**63-1.
+        """
+        ...
+
+    def store_batches(self, batches: Sequence[BatchToStore]) -> list[bool]:
+        """Store several batches in ONE transaction (group commit: one durable sync for all).
+
+        Returns, per input batch and in order, True when stored and False when its
+        (agent_id, seq) was already stored (earlier, or earlier in the same call). Either every
+        new batch of the call is stored, or none is.
         """
         ...
 
@@ -107,7 +136,8 @@ class Store(Protocol):
         """Insert or update an agent; first_seen_ns keeps its first value.
 
         A first_seen_ns of 0 means "unknown" and is replaced by the next non-zero value. Every
-        other field takes the new record's value.
+        other field up to `status` takes the new record's value; the enrollment fields are
+        not written.
         """
         ...
 
@@ -117,6 +147,10 @@ class Store(Protocol):
 
     def insert_alert(self, alert: alert_pb2.Alert) -> bool:
         """Store an alert with status "open"; False (and nothing written) if its id exists."""
+        ...
+
+    def insert_alerts(self, alerts: Sequence[alert_pb2.Alert]) -> list[bool]:
+        """Store several alerts in one transaction; per alert, False if its id existed."""
         ...
 
     def alerts(self, *, after_row: int = 0, limit: int = 100) -> list[StoredAlert]:

@@ -14,7 +14,8 @@ from psycopg.rows import TupleRow
 
 from canhgac.errors import MigrationError, StorageError
 from canhgac.v1 import alert_pb2, events_pb2
-from collector.storage.base import AgentRecord, StoredAlert, StoredEvent
+from collector.storage.base import AgentRecord, BatchToStore, StoredAlert, StoredEvent
+from collector.storage.enrollment_sql import EnrollmentStoreMixin, Sql
 from collector.storage.migrations import (
     VERSION_TABLE_SQL,
     Migration,
@@ -69,11 +70,13 @@ _SELECT_ALERTS = (
 _SELECT_RECENT_ALERTS = "SELECT row_id, status, data FROM alerts ORDER BY row_id DESC LIMIT %s"
 _SELECT_ALERT = "SELECT row_id, status, data FROM alerts WHERE alert_id = %s"
 _SELECT_AGENT = (
-    "SELECT agent_id, hostname, version, first_seen_ns, last_seen_ns, last_seq, peer, status "
+    "SELECT agent_id, hostname, version, first_seen_ns, last_seen_ns, last_seq, peer, status, "
+    "enrollment_status, system_id, cert_serial, cert_not_after_ns, enrolled_ns, revoked_ns "
     "FROM agents WHERE agent_id = %s"
 )
 _SELECT_AGENTS = (
-    "SELECT agent_id, hostname, version, first_seen_ns, last_seen_ns, last_seq, peer, status "
+    "SELECT agent_id, hostname, version, first_seen_ns, last_seen_ns, last_seq, peer, status, "
+    "enrollment_status, system_id, cert_serial, cert_not_after_ns, enrolled_ns, revoked_ns "
     "FROM agents ORDER BY agent_id"
 )
 # first_seen_ns 0 means "not known", so a later record may fill it in; otherwise it is kept.
@@ -112,7 +115,7 @@ def redact_dsn(dsn: str) -> str:
     return f"postgresql://{user}{info.get('host', '')}{port}/{info.get('dbname', '')}"
 
 
-class PostgresStore:
+class PostgresStore(EnrollmentStoreMixin):
     """Store in a PostgreSQL database (the scale-out deployment).
 
     Tables live in the first schema of the connection's search_path. A batch is committed
@@ -195,6 +198,16 @@ class PostgresStore:
                     f"{operation}: {self._scrub(str(exc))}", location=self._location
                 ) from exc
 
+    @contextmanager
+    def _enrollment_read(self, operation: str) -> Iterator[Sql]:
+        with self._session(operation) as conn:
+            yield Sql(conn.execute, "postgres")
+
+    @contextmanager
+    def _enrollment_write(self, operation: str) -> Iterator[Sql]:
+        with self._session(operation) as conn, conn.transaction():
+            yield Sql(conn.execute, "postgres")
+
     def migrate(self) -> int:
         migrations = self._migrations or load_migrations("postgres")
         with self._session("migrate") as conn:
@@ -223,6 +236,26 @@ class PostgresStore:
                 if cleaned == rows:
                     raise
                 return _insert_batch(conn, batch, cleaned)
+
+    def store_batches(self, batches: Sequence[BatchToStore]) -> list[bool]:
+        for b in batches:
+            check_batch_key(b.seq, b.received_ns)
+        prepared = [
+            (
+                (b.agent_id, b.seq, len(b.events), b.received_ns),
+                event_rows(b.agent_id, b.seq, b.received_ns, b.events),
+            )
+            for b in batches
+        ]
+        with self._session("store_batches") as conn:
+            try:
+                return _insert_batches(conn, prepared)
+            except psycopg.DataError:
+                # See store_batch: NUL characters cannot go into text columns.
+                cleaned = [(key, [_without_nul(r) for r in rows]) for key, rows in prepared]
+                if cleaned == prepared:
+                    raise
+                return _insert_batches(conn, cleaned)
 
     def last_seq(self, agent_id: str) -> int:
         with self._session("last_seq") as conn:
@@ -284,6 +317,12 @@ class PostgresStore:
                     raise
                 return conn.execute(_INSERT_ALERT, cleaned).rowcount == 1
 
+    def insert_alerts(self, alerts: Sequence[alert_pb2.Alert]) -> list[bool]:
+        # Text columns cannot hold NUL: strip it from the query copies up front.
+        rows = [_without_nul(alert_row(a)) for a in alerts]
+        with self._session("insert_alerts") as conn, conn.transaction():
+            return [conn.execute(_INSERT_ALERT, row).rowcount == 1 for row in rows]
+
     def alerts(self, *, after_row: int = 0, limit: int = 100) -> list[StoredAlert]:
         check_limit(limit)
         with self._session("alerts") as conn:
@@ -320,6 +359,26 @@ def _insert_batch(conn: Connection, batch: tuple[str, int, int, int], rows: list
             for row in rows:
                 copy.write_row(row)
     return True
+
+
+def _insert_batches(
+    conn: Connection, prepared: list[tuple[tuple[str, int, int, int], list[EventRow]]]
+) -> list[bool]:
+    results: list[bool] = []
+    with conn.transaction(), conn.cursor() as cur:
+        new_rows: list[EventRow] = []
+        for key, rows in prepared:
+            cur.execute(_INSERT_BATCH, key)
+            stored = cur.rowcount > 0
+            results.append(stored)
+            if stored:
+                new_rows.extend(rows)
+        if new_rows:
+            with cur.copy(_COPY_EVENTS) as copy:
+                copy.set_types(_EVENT_TYPES)
+                for row in new_rows:
+                    copy.write_row(row)
+    return results
 
 
 def _without_nul(row: _Row) -> _Row:

@@ -110,8 +110,9 @@ def agent_row(agent: AgentRecord) -> AgentRow:
 
 
 def agent_record(row: Sequence[Any]) -> AgentRecord:
-    """Build an AgentRecord from a row laid out as AgentRow."""
-    agent_id, hostname, version, first_seen_ns, last_seen_ns, last_seq, peer, status = row
+    """Build an AgentRecord from a row: AgentRow's columns, then enrollment_status, system_id,
+    cert_serial, cert_not_after_ns, enrolled_ns, revoked_ns."""
+    agent_id, hostname, version, first_seen_ns, last_seen_ns, last_seq, peer, status = row[:8]
     return AgentRecord(
         agent_id=agent_id,
         hostname=hostname,
@@ -121,4 +122,10 @@ def agent_record(row: Sequence[Any]) -> AgentRecord:
         last_seq=last_seq,
         peer=peer,
         status=bytes(status),
+        enrollment_status=row[8],
+        system_id=row[9],
+        cert_serial=row[10],
+        cert_not_after_ns=row[11],
+        enrolled_ns=row[12],
+        revoked_ns=row[13],
     )

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from canhgac.errors import MigrationError, StorageError
 from canhgac.v1 import alert_pb2, events_pb2
-from collector.storage.base import AgentRecord, StoredAlert, StoredEvent
+from collector.storage.base import AgentRecord, BatchToStore, StoredAlert, StoredEvent
+from collector.storage.enrollment_sql import EnrollmentStoreMixin, Sql
 from collector.storage.migrations import (
     VERSION_TABLE_SQL,
     Migration,
@@ -20,6 +21,7 @@ from collector.storage.migrations import (
     load_migrations,
 )
 from collector.storage.rows import (
+    EventRow,
     agent_record,
     agent_row,
     alert_row,
@@ -54,11 +56,13 @@ _SELECT_RECENT_ALERTS = "SELECT row_id, status, data FROM alerts ORDER BY row_id
 _SELECT_ALERT = "SELECT row_id, status, data FROM alerts WHERE alert_id = ?"
 _SELECT_EVENTS_BY_ID = "SELECT row_id, seq, received_ns, data FROM events WHERE event_id IN ({})"
 _SELECT_AGENT = (
-    "SELECT agent_id, hostname, version, first_seen_ns, last_seen_ns, last_seq, peer, status "
+    "SELECT agent_id, hostname, version, first_seen_ns, last_seen_ns, last_seq, peer, status, "
+    "enrollment_status, system_id, cert_serial, cert_not_after_ns, enrolled_ns, revoked_ns "
     "FROM agents WHERE agent_id = ?"
 )
 _SELECT_AGENTS = (
-    "SELECT agent_id, hostname, version, first_seen_ns, last_seen_ns, last_seq, peer, status "
+    "SELECT agent_id, hostname, version, first_seen_ns, last_seen_ns, last_seq, peer, status, "
+    "enrollment_status, system_id, cert_serial, cert_not_after_ns, enrolled_ns, revoked_ns "
     "FROM agents ORDER BY agent_id"
 )
 # first_seen_ns 0 means "not known", so a later record may fill it in; otherwise it is kept.
@@ -80,7 +84,7 @@ ON CONFLICT (agent_id) DO UPDATE SET
 _IDS_PER_QUERY = 500
 
 
-class SqliteStore:
+class SqliteStore(EnrollmentStoreMixin):
     """Store in one SQLite file (the embedded deployment).
 
     The file is put in WAL mode with synchronous=FULL, so a batch is on disk when store_batch
@@ -122,6 +126,16 @@ class SqliteStore:
             except sqlite3.Error as exc:
                 raise StorageError(f"{operation}: {exc}", location=str(self._path)) from exc
 
+    @contextmanager
+    def _enrollment_read(self, operation: str) -> Iterator[Sql]:
+        with self._session(operation) as conn:
+            yield Sql(conn.execute, "sqlite")
+
+    @contextmanager
+    def _enrollment_write(self, operation: str) -> Iterator[Sql]:
+        with self._session(operation) as conn, _transaction(conn):
+            yield Sql(conn.execute, "sqlite")
+
     def migrate(self) -> int:
         """Apply pending migrations. A read-only store only checks the version is current."""
         migrations = self._migrations or load_migrations("sqlite")
@@ -155,6 +169,24 @@ class SqliteStore:
                 return False
             conn.executemany(_INSERT_EVENT, rows)
         return True
+
+    def store_batches(self, batches: Sequence[BatchToStore]) -> list[bool]:
+        for b in batches:
+            check_batch_key(b.seq, b.received_ns)
+        prepared = [(b, event_rows(b.agent_id, b.seq, b.received_ns, b.events)) for b in batches]
+        results: list[bool] = []
+        with self._session("store_batches") as conn, _transaction(conn):
+            new_rows: list[EventRow] = []
+            for b, rows in prepared:
+                inserted = conn.execute(
+                    _INSERT_BATCH, (b.agent_id, b.seq, len(rows), b.received_ns)
+                )
+                stored = inserted.rowcount > 0
+                results.append(stored)
+                if stored:
+                    new_rows.extend(rows)
+            conn.executemany(_INSERT_EVENT, new_rows)
+        return results
 
     def last_seq(self, agent_id: str) -> int:
         with self._session("last_seq") as conn:
@@ -216,6 +248,11 @@ class SqliteStore:
         with self._session("insert_alert") as conn:
             return conn.execute(_INSERT_ALERT, row).rowcount == 1
 
+    def insert_alerts(self, alerts: Sequence[alert_pb2.Alert]) -> list[bool]:
+        rows = [alert_row(a) for a in alerts]
+        with self._session("insert_alerts") as conn, _transaction(conn):
+            return [conn.execute(_INSERT_ALERT, row).rowcount == 1 for row in rows]
+
     def alerts(self, *, after_row: int = 0, limit: int = 100) -> list[StoredAlert]:
         check_limit(limit)
         with self._session("alerts") as conn:
@@ -264,6 +301,8 @@ def _connect(path: Path, read_only: bool, busy_timeout_s: float) -> sqlite3.Conn
         if mode != "wal":
             conn.close()
             raise StorageError(f"cannot use WAL mode (got {mode!r})", location=str(path))
+    # 64 MiB of page cache keeps the hot index pages of a busy ingest in memory.
+    conn.execute("PRAGMA cache_size=-65536")
     # FULL, not NORMAL: in WAL mode NORMAL may lose the last commits on power loss, and the
     # collector acknowledges a batch as soon as store_batch returns.
     conn.execute("PRAGMA synchronous=FULL")

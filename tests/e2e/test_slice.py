@@ -1,8 +1,9 @@
 """The whole path with the real programs: agent tails a log, collector stores and alerts.
 
-Starts `canhgac-collector run` and `canhgac-agent run` as processes (gRPC over TLS on
-loopback, SQLite file), writes five sshd failures into the watched log, and waits for the
-alert to show in `canhgac-collector alerts list`.
+Starts `canhgac-collector run`, enrolls the agent with a token from `canhgac-collector tokens
+create`, starts `canhgac-agent run` (gRPC over mutual TLS on loopback, SQLite file), writes five
+sshd failures into the watched log, and waits for the alert to show in
+`canhgac-collector alerts list`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.e2e.enrollment import enroll_agent
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -42,14 +45,14 @@ def wait_for(predicate: object, timeout: float, what: str) -> None:
 
 @pytest.fixture
 def system(tmp_path: Path) -> Iterator[dict[str, Path]]:
-    grpc_port, http_port = free_port(), free_port()
+    grpc_port, http_port, enroll_port = free_port(), free_port(), free_port()
     log = tmp_path / "auth.log"
     log.touch()
     coll_cfg, agent_cfg = tmp_path / "collector.yaml", tmp_path / "agent.yaml"
     coll_cfg.write_text(
         f"""name: e2e
 state_dir: {tmp_path / "collector"}
-ingest: {{listen: "127.0.0.1:{grpc_port}"}}
+ingest: {{listen: "127.0.0.1:{grpc_port}", enroll_listen: "127.0.0.1:{enroll_port}"}}
 tls: {{mode: auto, server_names: [localhost]}}
 detection: {{rule_paths: ["{ROOT / "rules"}"]}}
 http: {{listen: "127.0.0.1:{http_port}"}}
@@ -61,6 +64,7 @@ logging: {{format: json}}
 state_dir: {tmp_path / "agent"}
 collector:
   address: localhost:{grpc_port}
+  enroll_address: localhost:{enroll_port}
   ca_file: {tmp_path / "collector" / "pki" / "ca.crt"}
 sources:
   authlog: {{paths: ["{log}"], poll_interval_ms: 100}}
@@ -78,10 +82,15 @@ logging: {{format: json}}
     )
     try:
         wait_for(
-            lambda: (tmp_path / "collector" / "pki" / "ca.crt").exists() and _port_open(grpc_port),
+            lambda: (
+                (tmp_path / "collector" / "pki" / "ca.crt").exists()
+                and _port_open(grpc_port)
+                and _port_open(enroll_port)
+            ),
             30,
             "the collector to listen",
         )
+        enroll_agent(coll_cfg, agent_cfg, "e2e-agent")
         procs.append(
             subprocess.Popen(
                 [BIN / "canhgac-agent", "run", "--config", agent_cfg], stderr=agent_log, env=env

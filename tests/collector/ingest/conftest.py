@@ -1,4 +1,8 @@
-"""A real collector (gRPC over TLS on a loopback socket, SQLite file) for ingest tests."""
+"""A real collector (gRPC over mutual TLS on a loopback socket, SQLite file) for ingest tests.
+
+Test clients enroll like agents (a bound token, then the Enroll RPC on the enrollment port)
+and connect to the ingest port with the certificate they got.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from canhgac.config import parse_model
 from canhgac.v1 import agent_pb2
 from collector.app import CollectorApp
 from collector.config import CollectorConfig
+from tests.collector.enroll.helpers import enrolled_agent, mtls_channel
 
 STREAM = "/canhgac.v1.AgentService/Stream"
 
@@ -23,7 +28,7 @@ def collector_config(tmp_path: Path, **ingest: Any) -> CollectorConfig:
         {
             "name": "test-province",
             "state_dir": str(tmp_path / "collector"),
-            "ingest": {"listen": "127.0.0.1:0", **ingest},
+            "ingest": {"listen": "127.0.0.1:0", "enroll_listen": "127.0.0.1:0", **ingest},
             "tls": {"mode": "auto", "server_names": ["localhost"]},
             "detection": {"rule_paths": [str(Path(__file__).parents[3] / "rules")]},
             "http": {"enabled": False},
@@ -47,10 +52,9 @@ async def make_collector(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
         await app.stop(grace=0.5)
 
 
-def secure_channel(app: CollectorApp) -> grpc.aio.Channel:
-    ca = (app.config.state_dir / "pki" / "ca.crt").read_bytes()
-    creds = grpc.ssl_channel_credentials(root_certificates=ca)
-    return grpc.aio.secure_channel(f"localhost:{app.grpc_port}", creds)
+async def secure_channel(app: CollectorApp, agent_id: str) -> grpc.aio.Channel:
+    """A mutual-TLS channel to the ingest port as agent `agent_id`, enrolled for it."""
+    return mtls_channel(app, await enrolled_agent(app, agent_id))
 
 
 def raw_stream(channel: grpc.aio.Channel) -> Any:

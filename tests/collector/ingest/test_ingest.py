@@ -1,10 +1,12 @@
-"""Ingest over a real TLS socket: acknowledgement, deduplication, and bad input of every kind."""
+"""Ingest over a real mutual-TLS socket: acknowledgement, deduplication, and bad input of every
+kind."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 import ssl
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -12,6 +14,7 @@ import pytest
 
 from canhgac.v1 import agent_pb2, events_pb2
 from collector.app import CollectorApp
+from tests.collector.enroll.helpers import enrolled_agent
 
 from .conftest import hello, raw_stream, secure_channel
 
@@ -43,7 +46,7 @@ def metric(app: CollectorApp, name: str, **labels: str) -> float:
 
 
 async def open_agent(app: CollectorApp, agent_id: str) -> tuple[grpc.aio.Channel, Any]:
-    channel = secure_channel(app)
+    channel = await secure_channel(app, agent_id)
     call = raw_stream(channel)
     await call.write(hello(agent_id))
     welcome = await call.read()
@@ -74,7 +77,7 @@ async def test_batch_is_acknowledged_after_store_and_resend_is_deduplicated(
     await channel.close()
 
     # A reconnecting agent learns the last stored seq in its Welcome.
-    channel2 = secure_channel(app)
+    channel2 = await secure_channel(app, "web-01")
     call2 = raw_stream(channel2)
     await call2.write(hello("web-01"))
     assert (await call2.read()).welcome.last_stored_seq == 1
@@ -83,7 +86,7 @@ async def test_batch_is_acknowledged_after_store_and_resend_is_deduplicated(
 
 async def test_malformed_protobuf_is_refused_and_counted(make_collector: Any) -> None:
     app: CollectorApp = await make_collector()
-    channel = secure_channel(app)
+    channel = await secure_channel(app, "web-01")
     call = raw_stream(channel)
     await call.write(b"\xff\xff\xff\xff garbage that is not a protobuf")
     with pytest.raises(grpc.aio.AioRpcError) as info:
@@ -96,7 +99,7 @@ async def test_malformed_protobuf_is_refused_and_counted(make_collector: Any) ->
 
 async def test_stream_must_start_with_hello(make_collector: Any) -> None:
     app: CollectorApp = await make_collector()
-    channel = secure_channel(app)
+    channel = await secure_channel(app, "web-01")
     call = raw_stream(channel)
     await call.write(batch("web-01", 1, 1))
     with pytest.raises(grpc.aio.AioRpcError) as info:
@@ -108,7 +111,7 @@ async def test_stream_must_start_with_hello(make_collector: Any) -> None:
 
 async def test_bad_agent_id_is_refused(make_collector: Any) -> None:
     app: CollectorApp = await make_collector()
-    channel = secure_channel(app)
+    channel = await secure_channel(app, "web-01")
     call = raw_stream(channel)
     await call.write(hello("../../etc/passwd"))
     with pytest.raises(grpc.aio.AioRpcError) as info:
@@ -166,8 +169,12 @@ async def test_message_above_transport_limit_fails_that_stream_only(make_collect
     await good_channel.close()
 
 
-async def test_garbage_bytes_on_the_port_do_not_stop_the_collector(make_collector: Any) -> None:
+async def test_garbage_bytes_on_the_port_do_not_stop_the_collector(
+    make_collector: Any, tmp_path: Path
+) -> None:
     app: CollectorApp = await make_collector()
+    # Garbage after a complete mutual-TLS handshake, so it reaches the HTTP/2 layer.
+    cert, key = (await enrolled_agent(app, "garbage")).write(tmp_path / "client")
 
     def send_garbage(tls: bool) -> None:
         with socket.create_connection(("127.0.0.1", app.grpc_port), timeout=5) as raw:
@@ -175,6 +182,7 @@ async def test_garbage_bytes_on_the_port_do_not_stop_the_collector(make_collecto
                 ctx = ssl.create_default_context(
                     cafile=str(app.config.state_dir / "pki" / "ca.crt")
                 )
+                ctx.load_cert_chain(cert, key)
                 ctx.set_alpn_protocols(["h2"])
                 with ctx.wrap_socket(raw, server_hostname="localhost") as s:
                     s.sendall(b"\x00garbage, not HTTP/2\r\n" * 100)

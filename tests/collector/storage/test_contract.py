@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from canhgac.errors import MigrationError, StorageError
 from canhgac.v1 import alert_pb2, events_pb2
-from collector.storage.base import AgentRecord, Store
+from collector.storage.base import AgentRecord, BatchToStore, Store
 from collector.storage.migrations import Migration, load_migrations
 from tests.collector.storage.conftest import Backend
 
@@ -78,29 +78,36 @@ def test_migrate_is_idempotent_and_returns_the_version(backend: Backend) -> None
 
 def test_a_newer_schema_is_refused(backend: Backend, store: Store) -> None:
     backend.run_script("INSERT INTO schema_migrations (version, applied_ns) VALUES (99, 0)")
-    with pytest.raises(MigrationError, match=r"version 99 .* knows versions up to 1"):
+    latest = load_migrations(backend.kind)[-1].version
+    with pytest.raises(MigrationError, match=rf"version 99 .* knows versions up to {latest}\b"):
         store.migrate()
 
 
 def test_a_new_migration_file_is_applied_after_the_others(backend: Backend) -> None:
-    extra = Migration(2, "0002_notes.sql", "CREATE TABLE notes (note TEXT);\n")
-    store = backend.open_store(migrations=[*load_migrations(backend.kind), extra], clock=lambda: 7)
-    assert store.migrate() == 2
+    known = load_migrations(backend.kind)
+    version = len(known) + 1
+    extra = Migration(version, f"{version:04d}_notes.sql", "CREATE TABLE notes (note TEXT);\n")
+    store = backend.open_store(migrations=[*known, extra], clock=lambda: 7)
+    assert store.migrate() == version
     assert "notes" in backend.tables()
     assert sorted(backend.query("SELECT version, applied_ns FROM schema_migrations")) == [
-        (1, 7),
-        (2, 7),
+        (v, 7) for v in range(1, version + 1)
     ]
 
 
 def test_a_failing_migration_is_rolled_back_alone(backend: Backend) -> None:
+    known = load_migrations(backend.kind)
+    version = len(known) + 1
     broken = Migration(
-        2, "0002_broken.sql", "CREATE TABLE notes (note TEXT);\nINSERT INTO missing VALUES (1);\n"
+        version,
+        f"{version:04d}_broken.sql",
+        "CREATE TABLE notes (note TEXT);\nINSERT INTO missing VALUES (1);\n",
     )
-    store = backend.open_store(migrations=[*load_migrations(backend.kind), broken])
-    with pytest.raises(MigrationError, match=r"0002_broken\.sql"):
+    store = backend.open_store(migrations=[*known, broken])
+    with pytest.raises(MigrationError, match=rf"{version:04d}_broken\.sql"):
         store.migrate()
-    assert store.schema_version() == 1  # 0001 committed in its own transaction
+    # The earlier files committed, each in its own transaction.
+    assert store.schema_version() == version - 1
     assert "notes" not in backend.tables()
 
 
@@ -234,6 +241,37 @@ def test_a_failing_batch_leaves_nothing_behind(backend: Backend, store: Store) -
     assert store.count_events() == 7
 
 
+def test_group_commit_stores_new_batches_and_skips_duplicates(store: Store) -> None:
+    store.store_batch("web-01", 1, events_for("web-01", 1, 2), received_ns=T0)
+    results = store.store_batches(
+        [
+            BatchToStore("web-01", 1, events_for("web-01", 1, 2), T0),  # stored before
+            BatchToStore("web-01", 2, events_for("web-01", 2, 3), T0),
+            BatchToStore("web-02", 1, events_for("web-02", 1, 1), T0),
+            BatchToStore("web-01", 2, events_for("web-01", 2, 3), T0),  # twice in one call
+        ]
+    )
+    assert results == [False, True, True, False]
+    assert store.count_events(agent_id="web-01") == 5
+    assert store.count_events(agent_id="web-02") == 1
+    assert store.last_seq("web-01") == 2
+    assert store.store_batches([]) == []
+
+
+def test_a_failing_group_commit_stores_none_of_it(backend: Backend, store: Store) -> None:
+    backend.poison()
+    group = [
+        BatchToStore("web-01", 1, events_for("web-01", 1, 2), T0),
+        BatchToStore("web-02", 1, [auth_event("poison", "web-02")], T0),
+    ]
+    with pytest.raises(StorageError, match="poisoned event"):
+        store.store_batches(group)
+    assert store.count_events() == 0
+    assert store.last_seq("web-01") == 0
+    backend.unpoison()
+    assert store.store_batches(group) == [True, True]
+
+
 @settings(
     max_examples=30,
     deadline=None,
@@ -307,6 +345,18 @@ def test_alerts_cursor_pages_oldest_first(store: Store) -> None:
         cursor = page[-1].row_id
     assert seen == ids
     assert store.alerts(after_row=cursor) == []
+
+
+def test_insert_alerts_in_one_transaction(store: Store) -> None:
+    store.insert_alert(alert("A0"))
+    assert store.insert_alerts([alert("A0"), alert("A1"), alert("A2"), alert("A1")]) == [
+        False,
+        True,
+        True,
+        False,
+    ]
+    assert [a.alert.id for a in store.alerts()] == ["A0", "A1", "A2"]
+    assert store.insert_alerts([]) == []
 
 
 def test_recent_alerts_are_the_newest_oldest_first(store: Store) -> None:
