@@ -16,7 +16,7 @@ from typing import Any
 
 from canhgac.errors import ConfigError
 from collector import config as cfgmod
-from collector.enroll.naming import AGENT_ID_RE
+from collector.enroll.naming import MAX_ENROLLED_ID, enrollable
 from collector.enroll.tokens import SYSTEM_ID_RE, new_token, parse_duration
 from collector.storage.base import Store
 from collector.storage.enrollment import EnrollmentToken
@@ -50,9 +50,10 @@ def _token_row(t: EnrollmentToken, now: int) -> dict[str, Any]:
 
 
 def cmd_tokens_create(ns: argparse.Namespace, clock: Clock = time.time_ns) -> int:
-    if ns.agent_id and not AGENT_ID_RE.match(ns.agent_id):
+    if ns.agent_id and not enrollable(ns.agent_id):
         raise ConfigError(
-            "must be 1-128 characters of letters, digits, '.', '_' or '-'", location="--agent-id"
+            f"must be 1-{MAX_ENROLLED_ID} characters of letters, digits, '.', '_' or '-'",
+            location="--agent-id",
         )
     if ns.system and not SYSTEM_ID_RE.match(ns.system):
         raise ConfigError(

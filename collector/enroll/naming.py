@@ -1,4 +1,4 @@
-"""Agent ids derived from host names when the token does not name one."""
+"""Agent ids: the rule they follow, and ids derived from host names when the token names none."""
 
 from __future__ import annotations
 
@@ -7,10 +7,17 @@ from collections.abc import Iterator
 
 # The ingest stream's rule for agent ids (collector/ingest/service.py AGENT_ID_RE).
 AGENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# An enrolled agent's id is its certificate's CN, which X.509 limits to 64 characters.
+MAX_ENROLLED_ID = 64
 _INVALID = re.compile(r"[^A-Za-z0-9._-]+")
-# Room for a "-NN" suffix within the 128-character limit.
-_BASE_MAX = 100
 MAX_SUFFIX = 99
+# Room for a "-NN" suffix within the CN limit.
+_BASE_MAX = MAX_ENROLLED_ID - 4
+
+
+def enrollable(agent_id: str) -> bool:
+    """Whether an agent may enroll with this id: the stream's rule, and short enough for a CN."""
+    return bool(AGENT_ID_RE.match(agent_id)) and len(agent_id) <= MAX_ENROLLED_ID
 
 
 def agent_id_from_hostname(hostname: str) -> str:

@@ -24,7 +24,7 @@ from canhgac.v1 import agent_pb2
 from collector.enroll.csr import csr_public_key
 from collector.enroll.identity import NotAnAgentCertificateError, peer_identity
 from collector.enroll.issuer import CertificateIssuer
-from collector.enroll.naming import agent_id_from_hostname, unique_candidates
+from collector.enroll.naming import agent_id_from_hostname, enrollable, unique_candidates
 from collector.enroll.revocation import REVOKED_MESSAGE
 from collector.enroll.tokens import parse_token, secret_matches
 from collector.metrics import CollectorMetrics
@@ -49,6 +49,7 @@ _STATUS = {
     "bad_request": grpc.StatusCode.INVALID_ARGUMENT,
     "bad_csr": grpc.StatusCode.INVALID_ARGUMENT,
     "agent_id_unavailable": grpc.StatusCode.FAILED_PRECONDITION,
+    "bad_agent_id": grpc.StatusCode.FAILED_PRECONDITION,
     "storage": grpc.StatusCode.UNAVAILABLE,
 }
 _TOKEN_MESSAGES: dict[EnrollOutcome, str] = {
@@ -139,6 +140,12 @@ class EnrollmentService:
         key = csr_public_key(req.csr_pem)
         hostname, version = req.hostname[:255], req.agent_version[:64]
         bound = bool(token.agent_id)
+        if bound and not enrollable(token.agent_id):
+            # `tokens create` refuses such ids; a token written otherwise must not crash us.
+            raise EnrollmentError(
+                f"the token names an agent id this collector cannot issue ({token.agent_id!r})",
+                reason="bad_agent_id",
+            )
         names = [token.agent_id] if bound else unique_candidates(agent_id_from_hostname(hostname))
         for agent_id in names:
             if (

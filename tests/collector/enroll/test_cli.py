@@ -57,7 +57,8 @@ def test_tokens_create_prints_the_token_once_and_list_never_does(
     ("option", "value", "message"),
     [
         ("--ttl", "forever", "--ttl: duration 'forever' must be a number and a unit"),
-        ("--agent-id", "../etc", "--agent-id: must be 1-128 characters"),
+        ("--agent-id", "../etc", "--agent-id: must be 1-64 characters"),
+        ("--agent-id", "a" * 65, "--agent-id: must be 1-64 characters"),
         ("--system", "a b", "--system: must be 1-128 characters"),
     ],
 )

@@ -206,12 +206,24 @@ async def test_a_token_naming_an_agent_re_enrolls_it(app: CollectorApp) -> None:
 
 
 async def test_the_enrollment_port_serves_only_enroll(app: CollectorApp) -> None:
-    from tests.collector.enroll.helpers import enroll_channel
-    from tests.collector.ingest.conftest import hello, raw_stream
+    from tests.collector.enroll.helpers import RENEW, enroll_channel
+    from tests.collector.ingest.conftest import raw_stream
 
     async with enroll_channel(app) as channel:
-        call = raw_stream(channel)
-        await call.write(hello("web-01"))
-        with pytest.raises(grpc.aio.AioRpcError) as info:
-            await call.read()
-    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        renew = channel.unary_unary(RENEW)
+        with pytest.raises(grpc.aio.AioRpcError) as renewing:
+            await renew(b"", timeout=10)
+        # Nothing is written on the stream: the refusal may come before any write could.
+        with pytest.raises(grpc.aio.AioRpcError) as streaming:
+            await raw_stream(channel).read()
+    assert renewing.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert streaming.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+async def test_a_token_naming_an_id_too_long_for_a_certificate_is_refused(
+    app: CollectorApp,
+) -> None:
+    token = await make_token(app, agent_id="a" * 65)  # `tokens create` would refuse it
+    err = await refused(app, token)
+    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "cannot issue" in (err.details() or "")

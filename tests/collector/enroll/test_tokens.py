@@ -9,7 +9,12 @@ import pytest
 
 from canhgac.errors import TlsError
 from collector.enroll.issuer import CertificateIssuer
-from collector.enroll.naming import AGENT_ID_RE, agent_id_from_hostname, unique_candidates
+from collector.enroll.naming import (
+    AGENT_ID_RE,
+    agent_id_from_hostname,
+    enrollable,
+    unique_candidates,
+)
 from collector.enroll.tokens import new_token, parse_duration, parse_token, secret_matches
 from collector.ingest import service
 from collector.pki import create_ca, issue_server_cert
@@ -58,19 +63,26 @@ def test_durations() -> None:
         ("máy-chủ", "m-y-ch"),
         ("", "agent"),
         ("....", "agent"),
-        ("x" * 300, "x" * 100),
+        ("x" * 300, "x" * 60),
     ],
 )
 def test_agent_ids_from_host_names(hostname: str, agent_id: str) -> None:
     assert agent_id_from_hostname(hostname) == agent_id
-    assert AGENT_ID_RE.match(agent_id)
+    assert enrollable(agent_id)
 
 
 def test_unique_candidates_stay_valid() -> None:
-    names = list(unique_candidates("x" * 100))
-    assert names[:2] == ["x" * 100, "x" * 100 + "-2"]
+    base = agent_id_from_hostname("x" * 300)
+    names = list(unique_candidates(base))
+    assert names[:2] == [base, base + "-2"]
     assert len(names) == 99
-    assert all(AGENT_ID_RE.match(n) for n in names)
+    assert all(enrollable(n) for n in names)
+
+
+def test_enrolled_ids_fit_a_certificate_common_name() -> None:
+    assert enrollable("a" * 64)
+    assert not enrollable("a" * 65)
+    assert not enrollable("../etc")
 
 
 def test_the_agent_id_rule_is_the_ingest_rule() -> None:
