@@ -59,6 +59,9 @@ class Shipper:
             None if config.collector.insecure_dev else IdentityFiles.for_config(config)
         )
         self._reconnect = asyncio.Event()
+        # Set by the collector's FlowControl messages.
+        self._flow_window: int | None = None
+        self._pause_until = 0.0
 
     def reconnect(self) -> None:
         """End the current stream at the next batch boundary and connect again (used after
@@ -97,7 +100,13 @@ class Shipper:
             ) as exc:
                 self.last_error = await self._explain(exc)
                 log.warning("collector connection failed: %s", self.last_error)
+            except Exception as exc:  # the shipper must outlive any bug
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("shipper error; reconnecting")
             finally:
+                if self.connected:
+                    # The connection worked: a new outage starts its backoff afresh.
+                    backoff = sc.backoff_initial_ms / 1000
                 self.connected = False
             if stop.is_set():
                 break
@@ -137,7 +146,14 @@ class Shipper:
             )
             window = max(1, sc.max_unacked_batches)
             max_events = min(sc.batch_max_events, welcome.max_batch_events or sc.batch_max_events)
-            max_bytes = min(sc.batch_max_bytes, welcome.max_batch_bytes or sc.batch_max_bytes)
+            # The collector's limit counts the whole message; the spool counts the events only.
+            envelope = 1024
+            max_bytes = min(
+                sc.batch_max_bytes,
+                max(1024, welcome.max_batch_bytes - envelope)
+                if welcome.max_batch_bytes
+                else sc.batch_max_bytes,
+            )
             hb_interval = (welcome.heartbeat_interval_ms or sc.heartbeat_interval_ms) / 1000
             inflight: set[int] = set()
             room = asyncio.Condition()
@@ -171,9 +187,17 @@ class Shipper:
                 raise TransportError("collector closed the stream")
             if loop.time() >= next_hb:
                 await self._heartbeat(call)
+                await self._report_drops()
                 next_hb = loop.time() + hb_interval
+            if loop.time() < self._pause_until:
+                # The collector asked for a pause (rate limit): honour it, stay stoppable.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        stop.wait(), timeout=min(0.5, self._pause_until - loop.time())
+                    )
+                continue
             async with room:
-                if len(inflight) >= window:
+                if len(inflight) >= min(window, self._flow_window or window):
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(room.wait(), timeout=0.5)
                     continue
@@ -221,6 +245,11 @@ class Shipper:
                     n,
                 )
                 done = rej.seq
+            elif kind == "flow_control":
+                fc = msg.flow_control
+                self._flow_window = fc.max_unacked_batches or None
+                self._pause_until = asyncio.get_running_loop().time() + fc.pause_ms / 1000
+                continue
             else:
                 continue
             async with room:

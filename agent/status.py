@@ -41,7 +41,8 @@ class StatusReporter:
     started_ns: int
     clock_ns: Callable[[], int] = time.time_ns
     drops: DropCounter = field(default_factory=DropCounter)
-    _last_cpu: float = 0.0
+    # Start from the CPU used so far, so the first figure covers only the first interval.
+    _last_cpu: float = field(default_factory=lambda: sum(os.times()[:2]))
     _last_wall: float = field(default_factory=time.monotonic)
 
     def build(

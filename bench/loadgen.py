@@ -118,10 +118,14 @@ async def run_agent(
 
         async def reader() -> None:
             nonlocal acked
-            for _ in range(batches):
+            answered = 0
+            while answered < batches:
                 msg = await call.read()
                 if msg is grpc.aio.EOF:
                     raise RuntimeError("stream ended early")
+                if not (msg.HasField("ack") or msg.HasField("reject")):
+                    continue  # FlowControl: this generator keeps its own window
+                answered += 1
                 now = time.time_ns()
                 seq = msg.ack.seq if msg.HasField("ack") else msg.reject.seq
                 for created in sent_created.pop(seq, []):

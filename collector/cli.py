@@ -148,6 +148,13 @@ def cmd_agents_list(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="canhgac-collector", description="Canh Gác collector")
     sub = p.add_subparsers(dest="command", required=True)
@@ -166,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="alerts_command", required=True
     )
     al = with_config(alerts.add_parser("list", help="the most recent alerts"))
-    al.add_argument("--limit", type=int, default=50)
+    al.add_argument("--limit", type=_positive, default=50)
     al.add_argument("--json", action="store_true", help="one JSON object per line")
     al.set_defaults(fn=cmd_alerts_list)
     at = with_config(alerts.add_parser("tail", help="print alerts as they are raised"))

@@ -67,6 +67,9 @@ class IngestConfig(StrictModel):
     max_batch_bytes: int = Field(4 * MiB, ge=1024, le=64 * MiB)
     heartbeat_interval_ms: int = Field(10_000, ge=1000, le=600_000)
     max_unacked_batches: int = Field(16, ge=1, le=1024)
+    # Per agent; above it the collector slows that agent down (FlowControl), never drops.
+    # 0 = unlimited. Bursts of twice the rate are allowed.
+    max_events_per_second: int = Field(20_000, ge=0, le=10_000_000)
     # Batches waiting for detection; ingest slows down (never drops) when it is full.
     bus_capacity: int = Field(256, ge=1, le=100_000)
 

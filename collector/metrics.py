@@ -25,6 +25,7 @@ class CollectorMetrics:
     discarded: Counter
     rejected_batches: Counter
     alerts: Counter
+    throttled_batches: Counter
     streams_open: Gauge
     bus_depth: Gauge
     store_seconds: Histogram
@@ -68,6 +69,11 @@ class CollectorMetrics:
                 "canhgac_collector_rejected_batches",
                 "Batches refused by ingest limits, by reason",
                 ["reason"],
+                registry=r,
+            ),
+            throttled_batches=Counter(
+                "canhgac_collector_throttled_batches",
+                "Batches after which an agent was told to pause for exceeding its rate",
                 registry=r,
             ),
             alerts=Counter(

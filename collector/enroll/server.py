@@ -39,6 +39,9 @@ def build_enroll_server(
     """A grpc.aio server with only Enroll bound, on `listen`; returns (server, bound port)."""
     server = grpc.aio.server(
         options=[
+            # Without this gRPC sets SO_REUSEPORT, and a second collector on the same port
+            # would start "successfully" and take half of the connections.
+            ("grpc.so_reuseport", 0),
             ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
             ("grpc.max_send_message_length", MAX_REQUEST_BYTES),
         ],

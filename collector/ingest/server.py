@@ -50,6 +50,9 @@ def build_server(
     transport_limit = min(max(4 * limits.max_batch_bytes, 16 * 1024 * 1024), 256 * 1024 * 1024)
     server = grpc.aio.server(
         options=[
+            # Without this gRPC sets SO_REUSEPORT, and a second collector on the same port
+            # would start "successfully" and take half of the connections.
+            ("grpc.so_reuseport", 0),
             ("grpc.max_receive_message_length", transport_limit),
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
             ("grpc.keepalive_time_ms", 60_000),

@@ -7,6 +7,7 @@ INTERNAL error that the application never sees.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -28,6 +29,7 @@ from collector.enroll.identity import (
 )
 from collector.enroll.revocation import REVOKED_MESSAGE
 from collector.ingest.committer import GroupCommitter
+from collector.ingest.ratelimit import TokenBucket
 from collector.metrics import CollectorMetrics
 from collector.storage.base import AgentRecord, BatchToStore
 from collector.storage.enrollment import REVOKED
@@ -118,6 +120,8 @@ class IngestService:
         self, requests: AsyncIterator[bytes], state: _StreamState
     ) -> AsyncIterator[agent_pb2.CollectorMessage]:
         hello_seen = False
+        limits = self._limits
+        bucket = TokenBucket(limits.max_events_per_second, 2.0 * limits.max_events_per_second)
         async for raw in requests:
             msg = _parse(raw)
             kind = msg.WhichOneof("message")
@@ -130,16 +134,35 @@ class IngestService:
                     )
                 hello_seen = True
                 yield await self._hello(msg.hello, state)
+                yield agent_pb2.CollectorMessage(
+                    flow_control=agent_pb2.FlowControl(
+                        max_unacked_batches=limits.max_unacked_batches
+                    )
+                )
             elif kind == "batch":
                 yield await self._batch(msg.batch, len(raw), state)
+                wait = bucket.take(len(msg.batch.events))
+                if wait > 0:
+                    # Over its rate: tell the agent to pause, and read nothing more from this
+                    # stream meanwhile, so the other agents keep their share.
+                    self._metrics.throttled_batches.inc()
+                    pause_ms = min(int(wait * 1000) + 1, 60_000)
+                    yield agent_pb2.CollectorMessage(
+                        flow_control=agent_pb2.FlowControl(
+                            max_unacked_batches=limits.max_unacked_batches, pause_ms=pause_ms
+                        )
+                    )
+                    await asyncio.sleep(pause_ms / 1000)
             elif kind == "heartbeat":
                 await self._heartbeat(msg.heartbeat, state)
-            else:
+            elif kind == "hello":
                 raise StreamAbortError(
-                    grpc.StatusCode.INVALID_ARGUMENT,
-                    f"unexpected message kind {kind!r} after Hello",
-                    "protocol",
+                    grpc.StatusCode.INVALID_ARGUMENT, "Hello sent twice on one stream", "protocol"
                 )
+            else:
+                # A message kind from a newer agent (or none at all): skip it, count it, and
+                # keep the stream, as the compatibility rules promise.
+                self._metrics.errors.labels(stage="ingest", error_type="unknown_message").inc()
 
     async def _hello(
         self, hello: agent_pb2.Hello, state: _StreamState
@@ -298,7 +321,8 @@ class IngestService:
             agent_id=state.agent_id,
             hostname=state.hostname or (current.hostname if current else ""),
             version=state.version or (current.version if current else ""),
-            first_seen_ns=current.first_seen_ns if current else now,
+            # Enrollment creates the record with first_seen_ns 0: the first stream sets it.
+            first_seen_ns=current.first_seen_ns if current and current.first_seen_ns else now,
             last_seen_ns=now,
             last_seq=last_seq,
             peer=state.peer,

@@ -51,7 +51,27 @@ async def open_agent(app: CollectorApp, agent_id: str) -> tuple[grpc.aio.Channel
     await call.write(hello(agent_id))
     welcome = await call.read()
     assert welcome.WhichOneof("message") == "welcome"
+    # Right after the Welcome the collector states the in-flight window.
+    flow = await call.read()
+    assert flow.WhichOneof("message") == "flow_control"
+    assert flow.flow_control.max_unacked_batches == app.config.ingest.max_unacked_batches
+    assert flow.flow_control.pause_ms == 0
     return channel, call
+
+
+async def test_an_agent_over_its_rate_is_told_to_pause(make_collector: Any) -> None:
+    app: CollectorApp = await make_collector(max_events_per_second=100)
+    channel, call = await open_agent(app, "fast-agent")
+    await call.write(batch("fast-agent", 1, 150))  # within the burst of 200
+    assert (await call.read()).ack.status == agent_pb2.ACK_STATUS_STORED
+    await call.write(batch("fast-agent", 2, 150))  # 300 > 200: 100 events of debt = 1 s
+    assert (await call.read()).ack.status == agent_pb2.ACK_STATUS_STORED
+    flow = (await call.read()).flow_control
+    assert 900 <= flow.pause_ms <= 1001
+    assert metric(app, "canhgac_collector_throttled_batches_total") == 1
+    # Nothing is dropped: both batches are stored.
+    assert await app.store.run(app.store.store.count_events, agent_id="fast-agent") == 300
+    await channel.close()
 
 
 async def exchange_hello(channel: grpc.aio.Channel, agent_id: str) -> Any:
@@ -81,6 +101,16 @@ async def test_batch_is_acknowledged_after_store_and_resend_is_deduplicated(
     call2 = raw_stream(channel2)
     await call2.write(hello("web-01"))
     assert (await call2.read()).welcome.last_stored_seq == 1
+    # A message kind this collector does not know (from a newer agent, here an empty one) is
+    # skipped and counted; the stream goes on.
+    await call2.write(b"")
+    await call2.read()  # the FlowControl after the Welcome
+    await call2.write(batch("web-01", 2, 1))
+    assert (await call2.read()).ack.status == agent_pb2.ACK_STATUS_STORED
+    assert (
+        metric(app, "canhgac_collector_errors_total", stage="ingest", error_type="unknown_message")
+        == 1
+    )
     await channel2.close()
 
 
