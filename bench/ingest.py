@@ -49,7 +49,7 @@ def main() -> int:
             f"""name: bench
 state_dir: {state / "collector"}
 ingest: {{listen: "127.0.0.1:{port}", enroll_listen: "127.0.0.1:{enroll_port}",
-         max_unacked_batches: 64}}
+         max_unacked_batches: 64, max_events_per_second: 0}}
 tls: {{mode: auto, server_names: [localhost]}}
 storage: {storage}
 detection: {{rule_paths: ["{ROOT / "rules"}"]}}

@@ -136,6 +136,8 @@ def cmd_agents_list(ns: argparse.Namespace) -> int:
                 print(json.dumps(row, ensure_ascii=False))
             else:
                 cert = f"  cert_expires={_when(g.cert_not_after_ns)}" if g.cert_not_after_ns else ""
+                drops = ",".join(f"{d.source}/{d.reason}:{d.count}" for d in status.drops)
+                cert += f"  drops={drops or 0}"
                 print(
                     f"{g.agent_id}  [{g.enrollment_status or 'not enrolled'}]  "
                     f"system={g.system_id or '-'}  host={g.hostname}  version={g.version}  "

@@ -92,10 +92,16 @@ def foreign_agent(agent_id: str, *, same_ca_of: CollectorApp | None = None) -> A
     return AgentCredentials(agent_id, issued.pem, key_pem(key), ca_cert)
 
 
+async def expect_welcome(call: Any) -> None:
+    """The collector answers Hello with a Welcome, then states the window (FlowControl)."""
+    assert (await call.read()).WhichOneof("message") == "welcome"
+    assert (await call.read()).WhichOneof("message") == "flow_control"
+
+
 async def test_an_enrolled_agent_streams_as_itself(app: CollectorApp) -> None:
     agent = await enrolled_agent(app, "web-01")
     call = await open_stream(app, agent, "web-01")
-    assert (await call.read()).WhichOneof("message") == "welcome"
+    await expect_welcome(call)
     await call.write(batch("web-01", 1))
     assert (await call.read()).ack.status == agent_pb2.ACK_STATUS_STORED
     await call.channel.close()
@@ -158,8 +164,8 @@ async def test_revocation_closes_the_open_stream_and_refuses_the_agent(
     bystander = await enrolled_agent(app, "web-02")
     call = await open_stream(app, agent, "web-01")
     other = await open_stream(app, bystander, "web-02")
-    assert (await call.read()).WhichOneof("message") == "welcome"
-    assert (await other.read()).WhichOneof("message") == "welcome"
+    await expect_welcome(call)
+    await expect_welcome(other)
 
     # The CLI revokes through the store, as another process would.
     config = str(tmp_path / "collector.yaml")
@@ -219,7 +225,7 @@ async def test_insecure_dev_identifies_by_hello_and_still_refuses_revoked_ids(
         async with grpc.aio.insecure_channel(f"127.0.0.1:{app.grpc_port}") as channel:
             call = raw_stream(channel)
             await call.write(hello("dev-box"))
-            assert (await call.read()).WhichOneof("message") == "welcome"
+            await expect_welcome(call)
             await app.store.run(app.store.store.revoke_agent, "dev-box", time.time_ns())
             call2 = raw_stream(channel)
             await call2.write(hello("dev-box"))
@@ -237,7 +243,7 @@ async def test_a_stream_is_closed_when_its_certificate_expires(tmp_path: Path) -
     async with running_collector(tmp_path, clock) as app:
         agent = await enrolled_agent(app, "web-01")
         call = await open_stream(app, agent, "web-01")
-        assert (await call.read()).WhichOneof("message") == "welcome"
+        await expect_welcome(call)
         clock.now_ns += 91 * 24 * 3600 * 10**9
         err = await refusal(call)
         assert err.code() == grpc.StatusCode.UNAUTHENTICATED
