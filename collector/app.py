@@ -75,7 +75,12 @@ class CollectorApp:
         self.store = open_configured_store(cfg)
         version = await self.store.run(self.store.store.migrate)
         log.info("store ready", extra={"fields": {"kind": cfg.storage.kind, "schema": version}})
-        detector = load_detector(cfg.detection.rule_paths, self.clock_ns)
+        detector = load_detector(
+            cfg.detection.rule_paths,
+            self.clock_ns,
+            cfg.detection.isolation,
+            lambda: self.metrics.errors.labels(stage="detection", error_type="process_died").inc(),
+        )
         self.bus = LocalBus(cfg.ingest.bus_capacity)
         self.detection = DetectionWorker(self.bus, detector, self.store, self.metrics, cfg.name)
         self.committer = GroupCommitter(self.store)

@@ -20,6 +20,10 @@ class StoredBatch:
     agent_id: str
     seq: int
     events: list[events_pb2.Event]
+    # The AgentMessage as received (its events' agent_id may differ from `agent_id`, which
+    # wins); lets a detection process parse the batch itself instead of the ingest
+    # re-serializing it.
+    raw: bytes = b""
 
 
 class Bus(Protocol):

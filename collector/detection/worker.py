@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
 
-from canhgac.v1 import alert_pb2, events_pb2
+from canhgac.v1 import alert_pb2
 from collector.bus.base import Bus
+from collector.detection.isolation import BatchDetector
 from collector.metrics import CollectorMetrics
 from collector.storage.worker import StoreWorker
 
@@ -25,17 +24,13 @@ SEVERITY_NAMES = {
 }
 
 
-class Detector(Protocol):
-    def process(self, events: Sequence[events_pb2.Event]) -> list[alert_pb2.Alert]: ...
-
-
 class DetectionWorker:
     """Runs the detector on its own thread so rule evaluation never stalls the event loop."""
 
     def __init__(
         self,
         bus: Bus,
-        detector: Detector,
+        detector: BatchDetector,
         store: StoreWorker,
         metrics: CollectorMetrics,
         origin: str,
@@ -55,7 +50,7 @@ class DetectionWorker:
             started = time.perf_counter()
             try:
                 alerts = await loop.run_in_executor(
-                    self._executor, self._detector.process, batch.events
+                    self._executor, self._detector.process_batch, batch
                 )
             except Exception:  # one bad batch must not stop detection
                 self._metrics.errors.labels(stage="detection", error_type="rule_runtime").inc()
@@ -81,3 +76,4 @@ class DetectionWorker:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._detector.close()

@@ -140,7 +140,7 @@ class IngestService:
                     )
                 )
             elif kind == "batch":
-                yield await self._batch(msg.batch, len(raw), state)
+                yield await self._batch(msg.batch, raw, state)
                 wait = bucket.take(len(msg.batch.events))
                 if wait > 0:
                     # Over its rate: tell the agent to pause, and read nothing more from this
@@ -255,9 +255,9 @@ class IngestService:
         )
 
     async def _batch(
-        self, batch: agent_pb2.EventBatch, size: int, state: _StreamState
+        self, batch: agent_pb2.EventBatch, raw: bytes, state: _StreamState
     ) -> agent_pb2.CollectorMessage:
-        n = len(batch.events)
+        n, size = len(batch.events), len(raw)
         self._metrics.received_batches.inc()
         self._metrics.received_events.inc(n)
         if batch.seq == 0:
@@ -300,7 +300,7 @@ class IngestService:
         self._metrics.store_seconds.observe(time.perf_counter() - started)
         if stored:
             self._metrics.stored_events.inc(n)
-            await self._bus.publish(StoredBatch(state.agent_id, batch.seq, list(batch.events)))
+            await self._bus.publish(StoredBatch(state.agent_id, batch.seq, list(batch.events), raw))
             self._metrics.bus_depth.set(self._bus.depth())
             status = agent_pb2.ACK_STATUS_STORED
         else:

@@ -19,7 +19,7 @@ from collector.storage.base import AgentRecord, StoredAlert, StoredEvent
 MAX_BIGINT = 2**63 - 1
 
 # Row layouts, in the column order every backend's SQL uses.
-EventRow = tuple[str, str, int, int, int, str, str, str, str, int, str, bytes]
+EventRow = tuple[str, str, int, int, int, str, bytes]
 AlertRow = tuple[str, str, int, int, str, str, str, bytes]
 AgentRow = tuple[str, str, str, int, int, int, str, bytes]
 
@@ -51,12 +51,7 @@ def event_rows(
             seq,
             e.time_ns,
             received_ns,
-            e.host,
             e.category,
-            e.type,
-            e.action,
-            e.outcome,
-            e.source,
             e.SerializeToString(),
         )
         for e in events

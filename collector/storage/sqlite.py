@@ -37,8 +37,8 @@ _INSERT_BATCH = (
     "ON CONFLICT (agent_id, seq) DO NOTHING"
 )
 _INSERT_EVENT = (
-    "INSERT INTO events (event_id, agent_id, seq, time_ns, received_ns, host, category, type, "
-    "action, outcome, source, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO events (event_id, agent_id, seq, time_ns, received_ns, category, data) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _SELECT_EVENTS = (
     "SELECT row_id, seq, received_ns, data FROM events WHERE row_id > ? ORDER BY row_id LIMIT ?"

@@ -1,0 +1,73 @@
+"""Detection in a child process: same alerts as in a thread, and a dead child is restarted."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+from canhgac.v1 import agent_pb2, events_pb2
+from collector.bus.base import StoredBatch
+from collector.detection.engine import DetectionEngine
+from collector.detection.isolation import ProcessDetector, ThreadDetector
+
+RULES = [Path(__file__).resolve().parents[3] / "rules"]
+T0 = 1_763_800_000_000_000_000
+
+
+def failed_logins(n: int, ip: str = "203.0.113.7") -> list[events_pb2.Event]:
+    return [
+        events_pb2.Event(
+            id=f"e{i}",
+            time_ns=T0 + i * 1_000_000_000,
+            agent_id="claimed-by-event",
+            host="web",
+            category="authentication",
+            type="start",
+            action="ssh_login",
+            outcome=events_pb2.OUTCOME_FAILURE,
+            auth=events_pb2.AuthEvent(user="root", source_ip=ip, method="password"),
+        )
+        for i in range(n)
+    ]
+
+
+def stored(events: list[events_pb2.Event], seq: int = 1) -> StoredBatch:
+    raw = agent_pb2.AgentMessage(
+        batch=agent_pb2.EventBatch(agent_id="web-01", seq=seq, events=events)
+    ).SerializeToString()
+    return StoredBatch("web-01", seq, events, raw)
+
+
+def test_child_process_raises_the_same_alert_as_a_thread() -> None:
+    engine = DetectionEngine(clock_ns=lambda: T0)
+    engine.load(RULES)
+    in_thread = ThreadDetector(engine).process_batch(stored(failed_logins(5)))
+    restarts: list[int] = []
+    child = ProcessDetector(RULES, lambda: restarts.append(1))
+    try:
+        in_child = child.process_batch(stored(failed_logins(5)))
+    finally:
+        child.close()
+    assert len(in_thread) == len(in_child) == 1
+    a, b = in_thread[0], in_child[0]
+    assert (a.rule_id, dict(a.group), a.event_count) == (b.rule_id, dict(b.group), b.event_count)
+    # The stream's identity wins over what the events claim, in the child too.
+    assert b.agent_id == "web-01"
+    assert restarts == []
+
+
+def test_a_dead_child_is_restarted_and_counted() -> None:
+    restarts: list[int] = []
+    child = ProcessDetector(RULES, lambda: restarts.append(1))
+    try:
+        assert child.process_batch(stored(failed_logins(2), 1)) == []
+        pool_processes = list(child._pool._processes.values())  # test reaches in
+        for proc in pool_processes:
+            assert proc.pid is not None
+            os.kill(proc.pid, signal.SIGKILL)
+        # The next batch meets the dead pool, restarts it and is processed all the same.
+        assert len(child.process_batch(stored(failed_logins(5, "198.51.100.1"), 2))) == 1
+        assert restarts == [1]
+    finally:
+        child.close()
