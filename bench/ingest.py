@@ -7,6 +7,7 @@ event creation to stored) for the collector's embedded default (SQLite, TLS).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import socket
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,14 +38,32 @@ def main() -> int:
     p.add_argument("--storage", choices=["sqlite", "postgres"], default="sqlite")
     p.add_argument("--postgres-dsn", default="postgresql://postgres@127.0.0.1:5432/test")
     ns = p.parse_args()
+    if ns.storage == "postgres":
+        with _fresh_schema(ns.postgres_dsn) as dsn:
+            return run(ns, f"{{kind: postgres, postgres_dsn: '{dsn}'}}")
+    return run(ns, "{kind: sqlite}")
+
+
+@contextlib.contextmanager
+def _fresh_schema(dsn: str) -> Iterator[str]:
+    """A schema of its own for this run, dropped afterwards, so old tables never interfere."""
+    import psycopg
+
+    schema = f"canhgac_bench_{os.getpid()}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in dsn else "?"
+    try:
+        yield f"{dsn}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def run(ns: argparse.Namespace, storage: str) -> int:
     port, enroll_port = free_port(), free_port()
     with tempfile.TemporaryDirectory(prefix="canhgac-bench-") as tmp:
         state = Path(tmp)
-        storage = (
-            f"{{kind: postgres, postgres_dsn: '{ns.postgres_dsn}'}}"
-            if ns.storage == "postgres"
-            else "{kind: sqlite}"
-        )
         cfg = state / "collector.yaml"
         cfg.write_text(
             f"""name: bench

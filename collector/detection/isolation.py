@@ -55,6 +55,10 @@ def _child_init(rule_paths: Sequence[str]) -> None:
     _ENGINE = engine
 
 
+def _child_ready() -> bool:
+    return _ENGINE is not None
+
+
 def _child_process(agent_id: str, raw: bytes) -> list[bytes]:
     assert _ENGINE is not None, "initializer did not run"
     msg = agent_pb2.AgentMessage.FromString(raw)
@@ -77,12 +81,16 @@ class ProcessDetector:
 
     def _start(self) -> ProcessPoolExecutor:
         # spawn, not fork: the collector has gRPC threads, which fork does not copy safely.
-        return ProcessPoolExecutor(
+        pool = ProcessPoolExecutor(
             max_workers=1,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_child_init,
             initargs=(self._paths,),
         )
+        # Start the child and load its rules now, not on the first batch (that takes about a
+        # second, during which batches would queue up on the bus).
+        pool.submit(_child_ready).result()
+        return pool
 
     def process_batch(self, batch: StoredBatch) -> list[alert_pb2.Alert]:
         raw = (
