@@ -23,7 +23,7 @@ from agent.sources.base import Source, SourceContext, SourceHealth
 from agent.spool import SqliteSpool, StartupReport
 from agent.spooling import AsyncSpool
 from agent.status import StatusReporter
-from canhgac.errors import CanhGacError, SourceUnavailableError
+from canhgac.errors import CanhGacError, SourceUnavailableError, TlsError
 from canhgac.v1 import events_pb2
 
 log = logging.getLogger("canhgac.agent")
@@ -34,6 +34,19 @@ def build_sources(config: AgentConfig) -> list[Source]:
     if config.sources.authlog is not None:
         sources.append(AuthLogSource(config.sources.authlog))
     return sources
+
+
+def effective_agent_id(config: AgentConfig) -> str:
+    """The id in this agent's certificate once enrolled (the collector knows it by that),
+    else the configured one."""
+    if not config.collector.insecure_dev:
+        files = IdentityFiles.for_config(config)
+        if files.exists():
+            try:
+                return files.load().agent_id
+            except TlsError:
+                pass  # reported by the shipper when it tries to connect
+    return config.resolved_agent_id()
 
 
 @dataclass
@@ -58,8 +71,9 @@ class AgentRuntime:
         if report.quarantined or not report.durable:
             await self._report_spool_damage(report)
         self.sources = build_sources(cfg)
+        self.agent_id = effective_agent_id(cfg)
         ctx = SourceContext(
-            agent_id=cfg.resolved_agent_id(),
+            agent_id=self.agent_id,
             host=socket.gethostname(),
             clock_ns=time.time_ns,
             checkpoints=await self.spool.checkpoints(),
@@ -89,7 +103,7 @@ class AgentRuntime:
         status = events_pb2.AgentStatus(sources=[state])
         status.drops.add(source="spool", reason="quarantined_files", count=len(report.quarantined))
         await self.spool.emit(
-            [self.status.event(self.config.resolved_agent_id(), socket.gethostname(), status)]
+            [self.status.event(effective_agent_id(self.config), socket.gethostname(), status)]
         )
 
     def health(self) -> dict[str, SourceHealth]:
@@ -129,7 +143,7 @@ async def run_forever(config: AgentConfig) -> None:
         loop.add_signal_handler(sig, stop.set)
     runtime = AgentRuntime(config)
     await runtime.start(stop)
-    log.info("agent running", extra={"fields": {"agent_id": config.resolved_agent_id()}})
+    log.info("agent running", extra={"fields": {"agent_id": runtime.agent_id}})
     # Say once, a moment after start, which sources run and which cannot (and why).
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=1.0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -113,14 +114,26 @@ logging: {{level: warning}}
                 "100000",
             ]
             print(f"storage={ns.storage} cores={os.cpu_count()}")
+            children = _children(collector.pid)
             cpu_before, wall_before = _cpu_seconds(collector.pid), time.perf_counter()
+            child_before = sum(_cpu_seconds(c) for c in children)
+            gen_before = resource.getrusage(resource.RUSAGE_CHILDREN)
             rc = subprocess.call(args)
+            gen_after = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu = _cpu_seconds(collector.pid) - cpu_before
+            child = sum(_cpu_seconds(c) for c in children) - child_before
+            gen = (gen_after.ru_utime + gen_after.ru_stime) - (
+                gen_before.ru_utime + gen_before.ru_stime
+            )
             wall = time.perf_counter() - wall_before
             print(
                 f"collector CPU: {cpu:.2f} s over {wall:.2f} s wall "
                 f"({100 * cpu / wall:.0f}% of one core; {ns.events / cpu:,.0f} events per "
                 "collector CPU-second)"
+            )
+            print(
+                f"detection child CPU: {child:.2f} s ({100 * child / wall:.0f}% of one core); "
+                f"load generator CPU: {gen:.2f} s ({100 * gen / wall:.0f}% of one core)"
             )
             return rc
         finally:
@@ -146,6 +159,19 @@ def _tokens(cfg: Path, agents: int) -> str:
         )
         made.append(out.stdout.decode().strip())
     return "\n".join(made) + "\n"
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is `pid` (the collector's detection child)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
 
 
 def _listening(port: int) -> bool:

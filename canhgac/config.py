@@ -21,7 +21,11 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class StrictModel(BaseModel):
-    """Base of every config model: frozen, unknown keys rejected, no type coercion from str."""
+    """Base of every config model: frozen, unknown keys rejected.
+
+    Pydantic's lax mode is kept on purpose: YAML writes `port: "9440"` as easily as
+    `port: 9440`, and both mean the same to an operator.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False, validate_default=True)
 
