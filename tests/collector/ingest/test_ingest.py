@@ -74,6 +74,28 @@ async def test_an_agent_over_its_rate_is_told_to_pause(make_collector: Any) -> N
     await channel.close()
 
 
+async def test_a_flooding_agent_does_not_hold_up_the_others(make_collector: Any) -> None:
+    app: CollectorApp = await make_collector(max_events_per_second=100)
+    flood_channel, flood = await open_agent(app, "flooder")
+    calm_channel, calm = await open_agent(app, "calm-agent")
+    await flood.write(batch("flooder", 1, 200))
+    await flood.write(batch("flooder", 2, 300))  # 300 events of debt: a 3 s pause
+    await flood.write(batch("flooder", 3, 10))  # sent anyway, ignoring the pause
+    assert (await flood.read()).ack.seq == 1
+    assert (await flood.read()).ack.seq == 2
+    assert (await flood.read()).flow_control.pause_ms > 2000
+    # The calm agent is served while the flooder's stream is not being read.
+    await calm.write(batch("calm-agent", 1, 5))
+    assert (await calm.read()).ack.status == agent_pb2.ACK_STATUS_STORED
+    store = app.store.store
+    assert await app.store.run(store.count_events, agent_id="flooder") == 500
+    # The flooder's third batch is only taken after its pause, and then stored, not dropped.
+    assert (await flood.read()).ack.seq == 3
+    assert await app.store.run(store.count_events, agent_id="flooder") == 510
+    await flood_channel.close()
+    await calm_channel.close()
+
+
 async def exchange_hello(channel: grpc.aio.Channel, agent_id: str) -> Any:
     call = raw_stream(channel)
     await call.write(hello(agent_id))
