@@ -14,7 +14,7 @@ from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 
-from canhgac.errors import CanhGacError
+from canhgac.errors import CanhGacError, StorageError
 from canhgac.logs import setup_logging
 from canhgac.v1 import events_pb2
 from collector import config as cfgmod
@@ -69,9 +69,16 @@ def cmd_example(ns: argparse.Namespace) -> int:
 
 
 def _store(ns: argparse.Namespace) -> Any:
+    """The store, for commands that only read: they never create a database."""
     from collector.app import open_configured_store
 
-    worker = open_configured_store(cfgmod.load(ns.config))
+    config = cfgmod.load(ns.config)
+    if config.storage.kind == "sqlite" and not config.sqlite_path().exists():
+        raise StorageError(
+            "no database yet: start the collector with this configuration first",
+            location=str(config.sqlite_path()),
+        )
+    worker = open_configured_store(config)
     # Idempotent; lets these commands read a database the collector has not migrated yet.
     worker.store.migrate()
     return worker.store

@@ -61,3 +61,15 @@ def test_dsn_is_never_printed(tmp_path: Path) -> None:
     )
     assert "hunter2" not in repr(cfg)
     assert "hunter2" not in str(cfg.model_dump())
+
+
+def test_read_commands_refuse_to_create_a_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text(f"state_dir: {tmp_path / 'state'}\n")
+    (tmp_path / "state").mkdir()
+    for command in (["alerts", "list"], ["agents", "list"]):
+        assert cli.main([*command, "--config", str(f)]) == 2
+        assert "no database yet" in capsys.readouterr().err
+    assert not (tmp_path / "state" / "collector.db").exists()
