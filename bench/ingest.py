@@ -86,7 +86,7 @@ logging: {{level: warning}}
                 if time.monotonic() > deadline or collector.poll() is not None:
                     print("collector did not start", file=sys.stderr)
                     return 1
-                time.sleep(0.1)
+                time.sleep(0.1)  # polling another process's start, bounded above
             tokens = state / "tokens.txt"
             tokens.write_text(_tokens(cfg, ns.agents))
             args = [

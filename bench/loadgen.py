@@ -93,6 +93,7 @@ async def run_agent(
 ) -> int:
     agent_id = f"bench-{os.getpid()}-{index}"
     if ns.insecure:
+        # Only for a collector in tls.mode insecure_dev, asked for with --insecure.
         channel = grpc.aio.insecure_channel(ns.address)
     else:
         agent_id, cert, key = ns.identities[index]

@@ -133,6 +133,7 @@ class CollectorApp:
             if self._tasks[-1].done():
                 self._tasks[-1].result()  # surfaces the bind error
                 raise OSError(f"http server did not start on {self.config.http.listen}")
+            # uvicorn exposes only a `started` flag, no event to await: poll it briefly.
             await asyncio.sleep(0.02)
         sockets = [s for srv in self.http.servers for s in srv.sockets]
         self.http_port = sockets[0].getsockname()[1] if sockets else port

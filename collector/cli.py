@@ -111,6 +111,7 @@ def cmd_alerts_tail(ns: argparse.Namespace) -> int:
                 _print_alert(a, ns.json)
                 cursor = a.row_id
             if not new:
+                # Another process (the collector) writes the alerts: poll the database.
                 time.sleep(ns.interval)
     except KeyboardInterrupt:
         pass

@@ -405,6 +405,7 @@ class SqliteSpool:
                 )
                 self._conn.execute("COMMIT")
             except BaseException:
+                # Roll back on anything (cancellation too), then re-raise.
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
                 raise

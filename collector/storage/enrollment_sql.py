@@ -117,18 +117,18 @@ def _certificate(row: Sequence[Any]) -> AgentCertificate:
 
 
 class EnrollmentStoreMixin:
-    """EnrollmentStore for a backend that provides `_enrollment_read` and `_enrollment_write`."""
+    """EnrollmentStore for a backend that provides `_sql_read` and `_sql_write`."""
 
-    def _enrollment_read(self, operation: str) -> AbstractContextManager[Sql]:
+    def _sql_read(self, operation: str) -> AbstractContextManager[Sql]:
         """A session for reads; driver errors leave it as StorageError."""
         raise NotImplementedError
 
-    def _enrollment_write(self, operation: str) -> AbstractContextManager[Sql]:
+    def _sql_write(self, operation: str) -> AbstractContextManager[Sql]:
         """A transaction holding the writer lock: committed on exit, rolled back on error."""
         raise NotImplementedError
 
     def create_token(self, token: EnrollmentToken) -> None:
-        with self._enrollment_write("create_token") as sql:
+        with self._sql_write("create_token") as sql:
             sql(
                 _INSERT_TOKENS,
                 (
@@ -145,17 +145,17 @@ class EnrollmentStoreMixin:
             )
 
     def get_token(self, token_id: str) -> EnrollmentToken | None:
-        with self._enrollment_read("get_token") as sql:
+        with self._sql_read("get_token") as sql:
             row = sql.one(_SELECT_TOKEN, (token_id,))
         return None if row is None else _token(row)
 
     def list_tokens(self) -> list[EnrollmentToken]:
-        with self._enrollment_read("list_tokens") as sql:
+        with self._sql_read("list_tokens") as sql:
             rows = sql.all(_SELECT_TOKENS + " ORDER BY created_ns, token_id")
         return [_token(row) for row in rows]
 
     def revoke_token(self, token_id: str, now_ns: int) -> bool:
-        with self._enrollment_write("revoke_token") as sql:
+        with self._sql_write("revoke_token") as sql:
             return (
                 sql.changed(
                     "UPDATE enrollment_tokens SET revoked_ns = ? "
@@ -167,7 +167,7 @@ class EnrollmentStoreMixin:
 
     def enroll_agent(self, enrollment: Enrollment) -> EnrollOutcome:
         e, cert = enrollment, enrollment.certificate
-        with self._enrollment_write("enroll_agent") as sql:
+        with self._sql_write("enroll_agent") as sql:
             row = sql.one(_SELECT_TOKEN + sql.lock_row, (e.token_id,))
             if row is None:
                 return "unknown_token"
@@ -199,7 +199,7 @@ class EnrollmentStoreMixin:
         return "enrolled"
 
     def renew_certificate(self, agent_id: str, old_serial: str, new: AgentCertificate) -> bool:
-        with self._enrollment_write("renew_certificate") as sql:
+        with self._sql_write("renew_certificate") as sql:
             row = sql.one(_SELECT_RENEWABLE.format(lock=sql.lock_row), (old_serial, agent_id))
             if row is None or row[0] != 0 or row[1] != ENROLLED:
                 return False
@@ -211,14 +211,14 @@ class EnrollmentStoreMixin:
         return True
 
     def get_certificate(self, serial: str) -> AgentCertificate | None:
-        with self._enrollment_read("get_certificate") as sql:
+        with self._sql_read("get_certificate") as sql:
             row = sql.one(_SELECT_CERT, (serial,))
         return None if row is None else _certificate(row)
 
     def revoked_serials(self, serials: Sequence[str]) -> set[str]:
         wanted = list(dict.fromkeys(serials))
         found: set[str] = set()
-        with self._enrollment_read("revoked_serials") as sql:
+        with self._sql_read("revoked_serials") as sql:
             for start in range(0, len(wanted), _SERIALS_PER_QUERY):
                 chunk = wanted[start : start + _SERIALS_PER_QUERY]
                 marks = ", ".join("?" * len(chunk))
@@ -228,7 +228,7 @@ class EnrollmentStoreMixin:
         return found
 
     def revoke_agent(self, agent_id: str, now_ns: int) -> int | None:
-        with self._enrollment_write("revoke_agent") as sql:
+        with self._sql_write("revoke_agent") as sql:
             marked = sql.changed(
                 "UPDATE agents SET enrollment_status = ?, "
                 "revoked_ns = CASE WHEN revoked_ns = 0 THEN ? ELSE revoked_ns END "

@@ -14,7 +14,7 @@ from psycopg.rows import TupleRow
 
 from canhgac.errors import MigrationError, StorageError
 from canhgac.v1 import alert_pb2, events_pb2
-from collector.storage.base import AgentRecord, BatchToStore, StoredAlert, StoredEvent
+from collector.storage.base import AgentRecord, BatchToStore, StoredEvent
 from collector.storage.enrollment_sql import EnrollmentStoreMixin, Sql
 from collector.storage.migrations import (
     VERSION_TABLE_SQL,
@@ -22,16 +22,14 @@ from collector.storage.migrations import (
     apply_migrations,
     load_migrations,
 )
+from collector.storage.reads import SharedReadsMixin
 from collector.storage.rows import (
     AlertRow,
     EventRow,
-    agent_record,
     agent_row,
     alert_row,
     check_batch_key,
-    check_limit,
     event_rows,
-    stored_alert,
     stored_event,
 )
 
@@ -50,34 +48,12 @@ _COPY_EVENTS = (
 _EVENT_TYPES = [
     "text", "text", "int8", "int8", "int8", "text", "bytea"
 ]  # fmt: skip
-_SELECT_EVENTS = (
-    "SELECT row_id, seq, received_ns, data FROM events WHERE row_id > %s ORDER BY row_id LIMIT %s"
-)
-_SELECT_AGENT_EVENTS = (
-    "SELECT row_id, seq, received_ns, data FROM events WHERE row_id > %s AND agent_id = %s "
-    "ORDER BY row_id LIMIT %s"
-)
 _SELECT_EVENTS_BY_ID = (
     "SELECT row_id, seq, received_ns, data FROM events WHERE event_id = ANY(%s) ORDER BY row_id"
 )
 _INSERT_ALERT = (
     "INSERT INTO alerts (alert_id, rule_id, severity, created_ns, agent_id, host, system_id, "
     "data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (alert_id) DO NOTHING"
-)
-_SELECT_ALERTS = (
-    "SELECT row_id, status, data FROM alerts WHERE row_id > %s ORDER BY row_id LIMIT %s"
-)
-_SELECT_RECENT_ALERTS = "SELECT row_id, status, data FROM alerts ORDER BY row_id DESC LIMIT %s"
-_SELECT_ALERT = "SELECT row_id, status, data FROM alerts WHERE alert_id = %s"
-_SELECT_AGENT = (
-    "SELECT agent_id, hostname, version, first_seen_ns, last_seen_ns, last_seq, peer, status, "
-    "enrollment_status, system_id, cert_serial, cert_not_after_ns, enrolled_ns, revoked_ns "
-    "FROM agents WHERE agent_id = %s"
-)
-_SELECT_AGENTS = (
-    "SELECT agent_id, hostname, version, first_seen_ns, last_seen_ns, last_seq, peer, status, "
-    "enrollment_status, system_id, cert_serial, cert_not_after_ns, enrolled_ns, revoked_ns "
-    "FROM agents ORDER BY agent_id"
 )
 # first_seen_ns 0 means "not known", so a later record may fill it in; otherwise it is kept.
 _UPSERT_AGENT = """
@@ -115,7 +91,7 @@ def redact_dsn(dsn: str) -> str:
     return f"postgresql://{user}{info.get('host', '')}{port}/{info.get('dbname', '')}"
 
 
-class PostgresStore(EnrollmentStoreMixin):
+class PostgresStore(SharedReadsMixin, EnrollmentStoreMixin):
     """Store in a PostgreSQL database (the scale-out deployment).
 
     Tables live in the first schema of the connection's search_path. A batch is committed
@@ -199,12 +175,12 @@ class PostgresStore(EnrollmentStoreMixin):
                 ) from exc
 
     @contextmanager
-    def _enrollment_read(self, operation: str) -> Iterator[Sql]:
+    def _sql_read(self, operation: str) -> Iterator[Sql]:
         with self._session(operation) as conn:
             yield Sql(conn.execute, "postgres")
 
     @contextmanager
-    def _enrollment_write(self, operation: str) -> Iterator[Sql]:
+    def _sql_write(self, operation: str) -> Iterator[Sql]:
         with self._session(operation) as conn, conn.transaction():
             yield Sql(conn.execute, "postgres")
 
@@ -257,34 +233,6 @@ class PostgresStore(EnrollmentStoreMixin):
                     raise
                 return _insert_batches(conn, cleaned)
 
-    def last_seq(self, agent_id: str) -> int:
-        with self._session("last_seq") as conn:
-            row = conn.execute(
-                "SELECT COALESCE(MAX(seq), 0) FROM batches WHERE agent_id = %s", (agent_id,)
-            ).fetchone()
-        return int(row[0]) if row else 0
-
-    def count_events(self, *, agent_id: str | None = None) -> int:
-        with self._session("count_events") as conn:
-            if agent_id is None:
-                row = conn.execute("SELECT COUNT(*) FROM events").fetchone()
-            else:
-                row = conn.execute(
-                    "SELECT COUNT(*) FROM events WHERE agent_id = %s", (agent_id,)
-                ).fetchone()
-        return int(row[0]) if row else 0
-
-    def events(
-        self, *, after_row: int = 0, limit: int = 1000, agent_id: str | None = None
-    ) -> list[StoredEvent]:
-        check_limit(limit)
-        with self._session("events") as conn:
-            if agent_id is None:
-                rows = conn.execute(_SELECT_EVENTS, (after_row, limit)).fetchall()
-            else:
-                rows = conn.execute(_SELECT_AGENT_EVENTS, (after_row, agent_id, limit)).fetchall()
-        return [stored_event(row) for row in rows]
-
     def events_by_ids(self, event_ids: Sequence[str]) -> list[StoredEvent]:
         if not event_ids:
             return []
@@ -295,16 +243,6 @@ class PostgresStore(EnrollmentStoreMixin):
     def upsert_agent(self, agent: AgentRecord) -> None:
         with self._session("upsert_agent") as conn:
             conn.execute(_UPSERT_AGENT, agent_row(agent))
-
-    def get_agent(self, agent_id: str) -> AgentRecord | None:
-        with self._session("get_agent") as conn:
-            row = conn.execute(_SELECT_AGENT, (agent_id,)).fetchone()
-        return None if row is None else agent_record(row)
-
-    def list_agents(self) -> list[AgentRecord]:
-        with self._session("list_agents") as conn:
-            rows = conn.execute(_SELECT_AGENTS).fetchall()
-        return [agent_record(row) for row in rows]
 
     def insert_alert(self, alert: alert_pb2.Alert) -> bool:
         row = alert_row(alert)
@@ -322,23 +260,6 @@ class PostgresStore(EnrollmentStoreMixin):
         rows = [_without_nul(alert_row(a)) for a in alerts]
         with self._session("insert_alerts") as conn, conn.transaction():
             return [conn.execute(_INSERT_ALERT, row).rowcount == 1 for row in rows]
-
-    def alerts(self, *, after_row: int = 0, limit: int = 100) -> list[StoredAlert]:
-        check_limit(limit)
-        with self._session("alerts") as conn:
-            rows = conn.execute(_SELECT_ALERTS, (after_row, limit)).fetchall()
-        return [stored_alert(row) for row in rows]
-
-    def recent_alerts(self, limit: int = 50) -> list[StoredAlert]:
-        check_limit(limit)
-        with self._session("recent_alerts") as conn:
-            rows = conn.execute(_SELECT_RECENT_ALERTS, (limit,)).fetchall()
-        return [stored_alert(row) for row in reversed(rows)]
-
-    def get_alert(self, alert_id: str) -> StoredAlert | None:
-        with self._session("get_alert") as conn:
-            row = conn.execute(_SELECT_ALERT, (alert_id,)).fetchone()
-        return None if row is None else stored_alert(row)
 
     def close(self) -> None:
         """Close the connection; further calls raise StorageError. Closing twice is allowed."""

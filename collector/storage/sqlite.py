@@ -11,7 +11,7 @@ from pathlib import Path
 
 from canhgac.errors import MigrationError, StorageError
 from canhgac.v1 import alert_pb2, events_pb2
-from collector.storage.base import AgentRecord, BatchToStore, StoredAlert, StoredEvent
+from collector.storage.base import AgentRecord, BatchToStore, StoredEvent
 from collector.storage.enrollment_sql import EnrollmentStoreMixin, Sql
 from collector.storage.migrations import (
     VERSION_TABLE_SQL,
@@ -20,15 +20,13 @@ from collector.storage.migrations import (
     check_not_newer,
     load_migrations,
 )
+from collector.storage.reads import SharedReadsMixin
 from collector.storage.rows import (
     EventRow,
-    agent_record,
     agent_row,
     alert_row,
     check_batch_key,
-    check_limit,
     event_rows,
-    stored_alert,
     stored_event,
 )
 
@@ -40,31 +38,11 @@ _INSERT_EVENT = (
     "INSERT INTO events (event_id, agent_id, seq, time_ns, received_ns, category, data) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
-_SELECT_EVENTS = (
-    "SELECT row_id, seq, received_ns, data FROM events WHERE row_id > ? ORDER BY row_id LIMIT ?"
-)
-_SELECT_AGENT_EVENTS = (
-    "SELECT row_id, seq, received_ns, data FROM events WHERE row_id > ? AND agent_id = ? "
-    "ORDER BY row_id LIMIT ?"
-)
 _INSERT_ALERT = (
     "INSERT INTO alerts (alert_id, rule_id, severity, created_ns, agent_id, host, system_id, "
     "data) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO NOTHING"
 )
-_SELECT_ALERTS = "SELECT row_id, status, data FROM alerts WHERE row_id > ? ORDER BY row_id LIMIT ?"
-_SELECT_RECENT_ALERTS = "SELECT row_id, status, data FROM alerts ORDER BY row_id DESC LIMIT ?"
-_SELECT_ALERT = "SELECT row_id, status, data FROM alerts WHERE alert_id = ?"
 _SELECT_EVENTS_BY_ID = "SELECT row_id, seq, received_ns, data FROM events WHERE event_id IN ({})"
-_SELECT_AGENT = (
-    "SELECT agent_id, hostname, version, first_seen_ns, last_seen_ns, last_seq, peer, status, "
-    "enrollment_status, system_id, cert_serial, cert_not_after_ns, enrolled_ns, revoked_ns "
-    "FROM agents WHERE agent_id = ?"
-)
-_SELECT_AGENTS = (
-    "SELECT agent_id, hostname, version, first_seen_ns, last_seen_ns, last_seq, peer, status, "
-    "enrollment_status, system_id, cert_serial, cert_not_after_ns, enrolled_ns, revoked_ns "
-    "FROM agents ORDER BY agent_id"
-)
 # first_seen_ns 0 means "not known", so a later record may fill it in; otherwise it is kept.
 _UPSERT_AGENT = """
 INSERT INTO agents (agent_id, hostname, version, first_seen_ns, last_seen_ns, last_seq, peer,
@@ -84,7 +62,7 @@ ON CONFLICT (agent_id) DO UPDATE SET
 _IDS_PER_QUERY = 500
 
 
-class SqliteStore(EnrollmentStoreMixin):
+class SqliteStore(SharedReadsMixin, EnrollmentStoreMixin):
     """Store in one SQLite file (the embedded deployment).
 
     The file is put in WAL mode with synchronous=FULL, so a batch is on disk when store_batch
@@ -127,12 +105,12 @@ class SqliteStore(EnrollmentStoreMixin):
                 raise StorageError(f"{operation}: {exc}", location=str(self._path)) from exc
 
     @contextmanager
-    def _enrollment_read(self, operation: str) -> Iterator[Sql]:
+    def _sql_read(self, operation: str) -> Iterator[Sql]:
         with self._session(operation) as conn:
             yield Sql(conn.execute, "sqlite")
 
     @contextmanager
-    def _enrollment_write(self, operation: str) -> Iterator[Sql]:
+    def _sql_write(self, operation: str) -> Iterator[Sql]:
         with self._session(operation) as conn, _transaction(conn):
             yield Sql(conn.execute, "sqlite")
 
@@ -188,34 +166,6 @@ class SqliteStore(EnrollmentStoreMixin):
             conn.executemany(_INSERT_EVENT, new_rows)
         return results
 
-    def last_seq(self, agent_id: str) -> int:
-        with self._session("last_seq") as conn:
-            row = conn.execute(
-                "SELECT COALESCE(MAX(seq), 0) FROM batches WHERE agent_id = ?", (agent_id,)
-            ).fetchone()
-        return int(row[0])
-
-    def count_events(self, *, agent_id: str | None = None) -> int:
-        with self._session("count_events") as conn:
-            if agent_id is None:
-                row = conn.execute("SELECT COUNT(*) FROM events").fetchone()
-            else:
-                row = conn.execute(
-                    "SELECT COUNT(*) FROM events WHERE agent_id = ?", (agent_id,)
-                ).fetchone()
-        return int(row[0])
-
-    def events(
-        self, *, after_row: int = 0, limit: int = 1000, agent_id: str | None = None
-    ) -> list[StoredEvent]:
-        check_limit(limit)
-        with self._session("events") as conn:
-            if agent_id is None:
-                rows = conn.execute(_SELECT_EVENTS, (after_row, limit)).fetchall()
-            else:
-                rows = conn.execute(_SELECT_AGENT_EVENTS, (after_row, agent_id, limit)).fetchall()
-        return [stored_event(row) for row in rows]
-
     def events_by_ids(self, event_ids: Sequence[str]) -> list[StoredEvent]:
         wanted = list(dict.fromkeys(event_ids))
         rows = []
@@ -233,16 +183,6 @@ class SqliteStore(EnrollmentStoreMixin):
         with self._session("upsert_agent") as conn:
             conn.execute(_UPSERT_AGENT, agent_row(agent))
 
-    def get_agent(self, agent_id: str) -> AgentRecord | None:
-        with self._session("get_agent") as conn:
-            row = conn.execute(_SELECT_AGENT, (agent_id,)).fetchone()
-        return None if row is None else agent_record(row)
-
-    def list_agents(self) -> list[AgentRecord]:
-        with self._session("list_agents") as conn:
-            rows = conn.execute(_SELECT_AGENTS).fetchall()
-        return [agent_record(row) for row in rows]
-
     def insert_alert(self, alert: alert_pb2.Alert) -> bool:
         row = alert_row(alert)
         with self._session("insert_alert") as conn:
@@ -252,23 +192,6 @@ class SqliteStore(EnrollmentStoreMixin):
         rows = [alert_row(a) for a in alerts]
         with self._session("insert_alerts") as conn, _transaction(conn):
             return [conn.execute(_INSERT_ALERT, row).rowcount == 1 for row in rows]
-
-    def alerts(self, *, after_row: int = 0, limit: int = 100) -> list[StoredAlert]:
-        check_limit(limit)
-        with self._session("alerts") as conn:
-            rows = conn.execute(_SELECT_ALERTS, (after_row, limit)).fetchall()
-        return [stored_alert(row) for row in rows]
-
-    def recent_alerts(self, limit: int = 50) -> list[StoredAlert]:
-        check_limit(limit)
-        with self._session("recent_alerts") as conn:
-            rows = conn.execute(_SELECT_RECENT_ALERTS, (limit,)).fetchall()
-        return [stored_alert(row) for row in reversed(rows)]
-
-    def get_alert(self, alert_id: str) -> StoredAlert | None:
-        with self._session("get_alert") as conn:
-            row = conn.execute(_SELECT_ALERT, (alert_id,)).fetchone()
-        return None if row is None else stored_alert(row)
 
     def close(self) -> None:
         """Close the connection; further calls raise StorageError. Closing twice is allowed."""
@@ -318,6 +241,7 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
     try:
         yield
     except BaseException:
+        # Anything, a cancellation included, must leave no half transaction; then re-raise.
         conn.rollback()
         raise
     conn.execute("COMMIT")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from canhgac import fields
@@ -11,8 +13,8 @@ from canhgac.v1 import events_pb2 as pb
 T = 1_700_000_000_123_456_789
 
 
-def header(**kw: object) -> pb.Event:
-    base: dict[str, object] = {
+def header(**kw: Any) -> pb.Event:
+    base: dict[str, Any] = {
         "id": "01EV",
         "time_ns": T,
         "agent_id": "agent-1",
@@ -20,7 +22,7 @@ def header(**kw: object) -> pb.Event:
         "source": "authlog",
     }
     base.update(kw)
-    return pb.Event(**base)  # type: ignore[arg-type]
+    return pb.Event(**base)
 
 
 def test_header_fields() -> None:
@@ -59,8 +61,8 @@ def test_header_fields() -> None:
         (pb.OUTCOME_UNSPECIFIED, None),
     ],
 )
-def test_outcome_names(outcome: int, text: str | None) -> None:
-    assert event_fields(pb.Event(outcome=outcome)).get("event.outcome") == text  # type: ignore[arg-type]
+def test_outcome_names(outcome: pb.Outcome.ValueType, text: str | None) -> None:
+    assert event_fields(pb.Event(outcome=outcome)).get("event.outcome") == text
 
 
 def test_empty_event_has_no_fields() -> None:
@@ -523,7 +525,7 @@ def _full_events() -> list[pb.Event]:
             started_ns=1, events_total=1,
         ),
     }  # fmt: skip
-    events = [header(**{kind: payload}) for kind, payload in every.items()]  # type: ignore[arg-type]
+    events = [header(**{kind: payload}) for kind, payload in every.items()]
     listen = pb.SocketEvent(local_ip="1.1.1.1", local_port=1, direction="listen")
     events.append(header(socket=listen))
     events.append(header(connection_attempts=pb.ConnectionAttempts(scope="destination", ip="x")))
@@ -542,8 +544,8 @@ def test_every_documented_payload_path_is_produced() -> None:
         kind = ev.WhichOneof("payload")
         assert kind is not None
         produced.setdefault(kind, set()).update(event_fields(ev))
-    for kind, paths in PAYLOAD_PATHS.items():
-        assert paths <= produced[kind], (kind, paths - produced[kind])
+    for payload, paths in PAYLOAD_PATHS.items():
+        assert paths <= produced[payload], (payload, paths - produced[payload])
 
 
 def test_every_oneof_member_has_a_mapping() -> None:

@@ -10,17 +10,20 @@ from agent.sources.base import Source
 from agent.sources.registry import SOURCES
 
 
-def _all_subclasses(cls: type) -> set[type]:
-    out = set()
-    for sub in cls.__subclasses__():
-        out |= {sub} | _all_subclasses(sub)
+def _subclasses_of_source() -> set[type[Source]]:
+    out: set[type[Source]] = set()
+    todo = list(Source.__subclasses__())
+    while todo:
+        sub = todo.pop()
+        out.add(sub)
+        todo.extend(sub.__subclasses__())
     return out
 
 
 def test_every_source_is_registered() -> None:
     for mod in pkgutil.walk_packages(agent.sources.__path__, "agent.sources."):
         importlib.import_module(mod.name)
-    concrete = {c for c in _all_subclasses(Source) if not getattr(c, "__abstractmethods__", None)}
+    concrete = {c for c in _subclasses_of_source() if not getattr(c, "__abstractmethods__", None)}
     concrete = {c for c in concrete if c.__module__.startswith("agent.sources.")}
     assert concrete == set(SOURCES.values())
     for sid, cls in SOURCES.items():

@@ -211,7 +211,8 @@ def test_restart_from_saved_position_resumes_exactly(log: Path) -> None:
     append(log, "a1\na2\npart")
     tailer = FileTailer(str(log))
     assert tailer.poll().lines == ["a1", "a2"]
-    saved = TailPosition.from_json(tailer.position.to_json())  # type: ignore[union-attr]
+    assert tailer.position is not None
+    saved = TailPosition.from_json(tailer.position.to_json())
     tailer.close()
     append(log, "ial\na3\n")
     resumed = FileTailer(str(log), position=saved)

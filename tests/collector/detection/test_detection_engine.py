@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,10 +27,10 @@ def failed_login(
     ip: str = "203.0.113.7",
     *,
     action: str = "ssh_login",
-    outcome: int = pb.OUTCOME_FAILURE,
+    outcome: pb.Outcome.ValueType = pb.OUTCOME_FAILURE,
     method: str = "password",
     agent: str = "agent-1",
-    **auth: object,
+    **auth: Any,
 ) -> pb.Event:
     return pb.Event(
         id=f"ev{next(_seq)}",
@@ -38,9 +39,9 @@ def failed_login(
         host="web1",
         category="authentication",
         action=action,
-        outcome=outcome,  # type: ignore[arg-type]
+        outcome=outcome,
         source="authlog",
-        auth=pb.AuthEvent(user="root", source_ip=ip, method=method, process_name="sshd", **auth),  # type: ignore[arg-type]
+        auth=pb.AuthEvent(user="root", source_ip=ip, method=method, process_name="sshd", **auth),
     )
 
 

@@ -116,7 +116,7 @@ def test_event_without_group_field_is_ungrouped() -> None:
 def test_repeated_syslog_line_counts_its_repetitions() -> None:
     c = counter()
     hits = feed_all(
-        c, [(T0, fields(n=1)), (T0 + S, fields(n=2, **{"canhgac.auth.repeat_count": 4}))]
+        c, [(T0, fields(n=1)), (T0 + S, {**fields(n=2), "canhgac.auth.repeat_count": 4})]
     )
     assert len(hits) == 1
     assert hits[0].count == 5

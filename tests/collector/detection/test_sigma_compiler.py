@@ -10,6 +10,7 @@ import pytest
 import yaml
 from sigma.collection import SigmaCollection
 from sigma.exceptions import SigmaRuleLocation
+from sigma.rule import SigmaRule
 
 from canhgac.errors import RuleError
 from collector.detection.base import CompiledRule
@@ -31,6 +32,7 @@ def compile_detection(
     location = SigmaRuleLocation(source) if source is not None else None
     collection = SigmaCollection.from_yaml(yaml.safe_dump(doc), source=location)
     rule = collection.rules[0]
+    assert isinstance(rule, SigmaRule)
     canhgac_pipeline().apply(rule)
     return compile_rule(rule)
 

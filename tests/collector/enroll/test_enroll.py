@@ -133,7 +133,7 @@ def _csr_with(
 
 async def test_bad_csrs_are_refused_and_do_not_use_the_token(app: CollectorApp) -> None:
     token = await make_token(app)
-    weak_rsa = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505
+    weak_rsa = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505  # weak on purpose: it must be refused
     cases = {
         "garbage": (
             "-----BEGIN CERTIFICATE REQUEST-----\nbm9wZQ==\n-----END CERTIFICATE REQUEST-----\n"

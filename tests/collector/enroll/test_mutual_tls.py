@@ -222,6 +222,7 @@ async def test_insecure_dev_identifies_by_hello_and_still_refuses_revoked_ids(
 ) -> None:
     async with running_collector(tmp_path, tls_mode="insecure_dev") as app:
         assert app.enroll_port == 0
+        # Plaintext on purpose: this test is about the insecure_dev mode itself.
         async with grpc.aio.insecure_channel(f"127.0.0.1:{app.grpc_port}") as channel:
             call = raw_stream(channel)
             await call.write(hello("dev-box"))

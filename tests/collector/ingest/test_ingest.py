@@ -253,6 +253,7 @@ async def test_garbage_bytes_on_the_port_do_not_stop_the_collector(
 
 async def test_plaintext_client_cannot_talk_to_tls_port(make_collector: Any) -> None:
     app: CollectorApp = await make_collector()
+    # Plaintext on purpose: the test shows the TLS port refuses it.
     async with grpc.aio.insecure_channel(f"127.0.0.1:{app.grpc_port}") as channel:
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await exchange_hello(channel, "plain")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -16,9 +17,9 @@ T0 = 1_732_000_000_000_000_000
 HOUR = 3600 * 10**9
 
 
-def token(tid: str = "t1", **fields: object) -> EnrollmentToken:
+def token(tid: str = "t1", **fields: Any) -> EnrollmentToken:
     base = EnrollmentToken(token_id=tid, secret_hash="ab" * 32, created_ns=T0, expires_ns=T0 + HOUR)
-    return replace(base, **fields)  # type: ignore[arg-type]
+    return replace(base, **fields)
 
 
 def cert(serial: str, agent_id: str, issued: int = T0) -> AgentCertificate:
