@@ -1,17 +1,18 @@
 """Where the detection engine runs: on a thread of the collector, or in a child process.
 
-Both are Detectors for DetectionWorker: `process_batch(batch) -> alerts`. In a child process
-rule evaluation does not hold the collector's interpreter lock, which ingest and storage need;
-the child owns the engine and its correlation state, fed one batch at a time in bus order.
+Both are BatchDetectors for DetectionWorker: `submit(batch) -> Future[alerts]`. In a child
+process rule evaluation does not hold the collector's interpreter lock, which ingest and storage
+need; the child owns the engine and its correlation state, fed batches in bus order.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Protocol
@@ -24,22 +25,44 @@ log = logging.getLogger("canhgac.collector.detection")
 
 
 class BatchDetector(Protocol):
-    def process_batch(self, batch: StoredBatch) -> list[alert_pb2.Alert]: ...
+    """Runs rules over stored batches, in the order they are submitted.
+
+    `submit` hands a batch over and returns at once; several may be in flight, so the
+    detector works on one batch while the collector hands it the next. `retry` is called
+    (blocking, off the event loop) when a submitted batch's future failed: it runs that batch
+    again if the failure was one the detector recovers from, and otherwise raises it.
+    """
+
+    def submit(self, batch: StoredBatch) -> Future[list[alert_pb2.Alert]]: ...
+
+    def retry(self, batch: StoredBatch, error: BaseException) -> list[alert_pb2.Alert]: ...
 
     def close(self) -> None: ...
 
 
+def process_batch(detector: BatchDetector, batch: StoredBatch) -> list[alert_pb2.Alert]:
+    """One batch, blocking: submit, wait, and retry once if the detector can recover."""
+    try:
+        return detector.submit(batch).result()
+    except Exception as exc:  # noqa: BLE001  # retry decides which errors it recovers from
+        return detector.retry(batch, exc)
+
+
 class ThreadDetector:
-    """The engine in the collector process (called from the detection thread)."""
+    """The engine in the collector process, on one thread of its own (batches in order)."""
 
     def __init__(self, engine: DetectionEngine) -> None:
         self.engine = engine
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="detect")
 
-    def process_batch(self, batch: StoredBatch) -> list[alert_pb2.Alert]:
-        return self.engine.process(batch.events)
+    def submit(self, batch: StoredBatch) -> Future[list[alert_pb2.Alert]]:
+        return self._executor.submit(self.engine.process, batch.events)
+
+    def retry(self, batch: StoredBatch, error: BaseException) -> list[alert_pb2.Alert]:
+        raise error
 
     def close(self) -> None:
-        return None
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 # The child process's engine, set by _child_init.
@@ -71,12 +94,16 @@ def _child_process(agent_id: str, raw: bytes) -> list[bytes]:
 class ProcessDetector:
     """The engine in one child process; restarted (and the failure counted) if it dies.
 
-    A restart loses correlation state held in the child (as a collector restart does).
+    The child takes batches in submission order (one worker, FIFO). A restart loses the
+    correlation state held in the child (as a collector restart does); every batch that was in
+    flight when the child died fails with BrokenProcessPool and is run again by `retry` in the
+    new child.
     """
 
     def __init__(self, rule_paths: Sequence[Path], on_restart: Callable[[], None]) -> None:
         self._paths = [str(p) for p in rule_paths]
         self._on_restart = on_restart
+        self._lock = threading.Lock()
         self._pool = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
@@ -92,25 +119,55 @@ class ProcessDetector:
         pool.submit(_child_ready).result()
         return pool
 
-    def process_batch(self, batch: StoredBatch) -> list[alert_pb2.Alert]:
-        raw = (
-            batch.raw
-            or agent_pb2.AgentMessage(
-                batch=agent_pb2.EventBatch(
-                    agent_id=batch.agent_id, seq=batch.seq, events=batch.events
-                )
-            ).SerializeToString()
-        )
-        for attempt in (1, 2):
+    def submit(self, batch: StoredBatch) -> Future[list[alert_pb2.Alert]]:
+        out: Future[list[alert_pb2.Alert]] = Future()
+        try:
+            child = self._pool.submit(_child_process, batch.agent_id, _raw(batch))
+        except BrokenProcessPool as exc:
+            out.set_exception(exc)
+            return out
+
+        def done(f: Future[list[bytes]]) -> None:
+            exc = f.exception()
+            if exc is not None:
+                out.set_exception(exc)
+            else:
+                out.set_result([alert_pb2.Alert.FromString(b) for b in f.result()])
+
+        child.add_done_callback(done)
+        return out
+
+    def retry(self, batch: StoredBatch, error: BaseException) -> list[alert_pb2.Alert]:
+        if not isinstance(error, BrokenProcessPool):
+            raise error
+        with self._lock:
+            pool = self._pool
             try:
-                out = self._pool.submit(_child_process, batch.agent_id, raw).result()
-                return [alert_pb2.Alert.FromString(b) for b in out]
+                return [
+                    alert_pb2.Alert.FromString(b)
+                    for b in pool.submit(_child_process, batch.agent_id, _raw(batch)).result()
+                ]
             except BrokenProcessPool:
-                log.error("detection process died; restarting it (attempt %d)", attempt)
-                self._on_restart()
-                self._pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = self._start()
-        raise RuntimeError("detection process keeps dying")
+                pass  # this pool is the dead one: start another, once
+            log.error("detection process died; restarting it")
+            self._on_restart()
+            pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._start()
+            try:
+                out = self._pool.submit(_child_process, batch.agent_id, _raw(batch)).result()
+            except BrokenProcessPool as exc:
+                raise RuntimeError("detection process died again at once") from exc
+            return [alert_pb2.Alert.FromString(b) for b in out]
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _raw(batch: StoredBatch) -> bytes:
+    """The batch as received on the wire, or re-serialized when it came another way."""
+    return (
+        batch.raw
+        or agent_pb2.AgentMessage(
+            batch=agent_pb2.EventBatch(agent_id=batch.agent_id, seq=batch.seq, events=batch.events)
+        ).SerializeToString()
+    )

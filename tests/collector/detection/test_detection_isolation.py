@@ -9,7 +9,7 @@ from pathlib import Path
 from canhgac.v1 import agent_pb2, events_pb2
 from collector.bus.base import StoredBatch
 from collector.detection.engine import DetectionEngine
-from collector.detection.isolation import ProcessDetector, ThreadDetector
+from collector.detection.isolation import ProcessDetector, ThreadDetector, process_batch
 
 RULES = [Path(__file__).resolve().parents[3] / "rules"]
 T0 = 1_763_800_000_000_000_000
@@ -42,11 +42,11 @@ def stored(events: list[events_pb2.Event], seq: int = 1) -> StoredBatch:
 def test_child_process_raises_the_same_alert_as_a_thread() -> None:
     engine = DetectionEngine(clock_ns=lambda: T0)
     engine.load(RULES)
-    in_thread = ThreadDetector(engine).process_batch(stored(failed_logins(5)))
+    in_thread = process_batch(ThreadDetector(engine), stored(failed_logins(5)))
     restarts: list[int] = []
     child = ProcessDetector(RULES, lambda: restarts.append(1))
     try:
-        in_child = child.process_batch(stored(failed_logins(5)))
+        in_child = process_batch(child, stored(failed_logins(5)))
     finally:
         child.close()
     assert len(in_thread) == len(in_child) == 1
@@ -61,13 +61,35 @@ def test_a_dead_child_is_restarted_and_counted() -> None:
     restarts: list[int] = []
     child = ProcessDetector(RULES, lambda: restarts.append(1))
     try:
-        assert child.process_batch(stored(failed_logins(2), 1)) == []
+        assert process_batch(child, stored(failed_logins(2), 1)) == []
         pool_processes = list(child._pool._processes.values())  # test reaches in
         for proc in pool_processes:
             assert proc.pid is not None
             os.kill(proc.pid, signal.SIGKILL)
         # The next batch meets the dead pool, restarts it and is processed all the same.
-        assert len(child.process_batch(stored(failed_logins(5, "198.51.100.1"), 2))) == 1
+        assert len(process_batch(child, stored(failed_logins(5, "198.51.100.1"), 2))) == 1
+        assert restarts == [1]
+    finally:
+        child.close()
+
+
+def test_batches_in_flight_when_the_child_dies_are_all_run_again_after_one_restart() -> None:
+    restarts: list[int] = []
+    child = ProcessDetector(RULES, lambda: restarts.append(1))
+    try:
+        for proc in list(child._pool._processes.values()):  # test reaches in
+            assert proc.pid is not None
+            os.kill(proc.pid, signal.SIGKILL)
+        batches = [stored(failed_logins(1, "198.51.100.9"), seq) for seq in (1, 2, 3)]
+        batches.append(stored(failed_logins(5, "198.51.100.1"), 4))
+        futures = [child.submit(b) for b in batches]
+        results = []
+        for batch, fut in zip(batches, futures, strict=True):
+            try:
+                results.append(fut.result(timeout=60))
+            except Exception as exc:  # noqa: BLE001  # what the worker does: hand it to retry
+                results.append(child.retry(batch, exc))
+        assert [len(r) for r in results] == [0, 0, 0, 1]
         assert restarts == [1]
     finally:
         child.close()
