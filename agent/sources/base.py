@@ -14,6 +14,7 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar, Protocol
 
 from canhgac.v1 import events_pb2
@@ -46,6 +47,9 @@ class SourceContext:
     host: str
     clock_ns: Callable[[], int]
     checkpoints: Mapping[str, str] = field(default_factory=dict)
+    # A directory the source may keep its own files in (a file-integrity baseline), created
+    # by the agent under its state_dir; None where the source must keep nothing (tests).
+    state_dir: Path | None = None
 
 
 @dataclass
