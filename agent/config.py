@@ -9,7 +9,13 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
+from agent.guard import LimitsConfig
+from agent.sources.agentstatus.source import AgentStatusConfig
 from agent.sources.authlog.source import AuthLogConfig
+from agent.sources.inventory import InventoryConfig
+from agent.sources.journald import JournaldConfig
+from agent.sources.process import ProcessConfig
+from agent.sources.sockets import SocketConfig
 from canhgac.config import StrictModel, load_config
 from canhgac.netaddr import check_connect_address, parse_host_port
 
@@ -75,6 +81,12 @@ class SourcesConfig(StrictModel):
     """Host sources; a source set to null is disabled."""
 
     authlog: AuthLogConfig | None = AuthLogConfig()
+    agent_status: AgentStatusConfig | None = AgentStatusConfig()
+    process: ProcessConfig | None = ProcessConfig()
+    sockets: SocketConfig | None = SocketConfig()
+    inventory: InventoryConfig | None = InventoryConfig()
+    # Off by default: where rsyslog runs, the journal and auth.log hold the same lines.
+    journald: JournaldConfig | None = None
 
 
 class LoggingConfig(StrictModel):
@@ -93,6 +105,7 @@ class AgentConfig(StrictModel):
     shipper: ShipperConfig = ShipperConfig()
     spool: SpoolConfig = SpoolConfig()
     sources: SourcesConfig = SourcesConfig()
+    limits: LimitsConfig = LimitsConfig()
     logging: LoggingConfig = LoggingConfig()
 
     def resolved_agent_id(self) -> str:

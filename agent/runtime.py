@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import socket
@@ -17,9 +18,15 @@ from dataclasses import dataclass, field
 from agent.config import AgentConfig
 from agent.enroll.identity import IdentityFiles
 from agent.enroll.renewer import CertificateRenewer
+from agent.guard import guard_sources
 from agent.shipper import Shipper
+from agent.sources.agentstatus.source import AgentStatusSource, StatusSnapshot
 from agent.sources.authlog.source import AuthLogSource
-from agent.sources.base import Source, SourceContext, SourceHealth
+from agent.sources.base import EventSink, Source, SourceContext, SourceHealth
+from agent.sources.inventory import InventorySource
+from agent.sources.journald import JournaldAuthSource
+from agent.sources.process import ProcessSource
+from agent.sources.sockets import SocketSource
 from agent.spool import SqliteSpool, StartupReport
 from agent.spooling import AsyncSpool
 from agent.status import StatusReporter
@@ -29,10 +36,22 @@ from canhgac.v1 import events_pb2
 log = logging.getLogger("canhgac.agent")
 
 
-def build_sources(config: AgentConfig) -> list[Source]:
+def build_sources(config: AgentConfig, snapshot: StatusSnapshot) -> list[Source]:
+    """The configured sources; `snapshot` gives the agent_status source the agent's status."""
+    sc = config.sources
     sources: list[Source] = []
-    if config.sources.authlog is not None:
-        sources.append(AuthLogSource(config.sources.authlog))
+    if sc.authlog is not None:
+        sources.append(AuthLogSource(sc.authlog))
+    if sc.process is not None:
+        sources.append(ProcessSource(sc.process))
+    if sc.sockets is not None:
+        sources.append(SocketSource(sc.sockets))
+    if sc.inventory is not None:
+        sources.append(InventorySource(sc.inventory))
+    if sc.journald is not None:
+        sources.append(JournaldAuthSource(sc.journald))
+    if sc.agent_status is not None:
+        sources.append(AgentStatusSource(sc.agent_status, snapshot=snapshot))
     return sources
 
 
@@ -70,7 +89,7 @@ class AgentRuntime:
         self.status = StatusReporter(started_ns=time.time_ns())
         if report.quarantined or not report.durable:
             await self._report_spool_damage(report)
-        self.sources = build_sources(cfg)
+        self.sources = build_sources(cfg, self._status_snapshot)
         self.agent_id = effective_agent_id(cfg)
         ctx = SourceContext(
             agent_id=self.agent_id,
@@ -78,9 +97,18 @@ class AgentRuntime:
             clock_ns=time.time_ns,
             checkpoints=await self.spool.checkpoints(),
         )
+        self.sinks = guard_sources(
+            [s.source_id for s in self.sources], self.spool, cfg.limits, self.status.drops
+        )
         for src in self.sources:
+            src_dir = cfg.state_dir / "sources" / src.source_id
+            src_dir.mkdir(parents=True, exist_ok=True)
+            src_ctx = dataclasses.replace(ctx, state_dir=src_dir)
             self._tasks.append(
-                asyncio.create_task(self._run_source(src, ctx, stop), name=src.source_id)
+                asyncio.create_task(
+                    self._run_source(src, src_ctx, self.sinks[src.source_id], stop),
+                    name=src.source_id,
+                )
             )
         self.shipper = Shipper(cfg, self.spool, self.status, self.health)
         self._tasks.append(asyncio.create_task(self.shipper.run(stop), name="shipper"))
@@ -109,9 +137,15 @@ class AgentRuntime:
     def health(self) -> dict[str, SourceHealth]:
         return {s.source_id: s.health for s in self.sources}
 
-    async def _run_source(self, src: Source, ctx: SourceContext, stop: asyncio.Event) -> None:
+    async def _status_snapshot(self) -> events_pb2.AgentStatus:
+        stats = await self.spool.stats()
+        return self.status.build(self.health(), stats.events, stats.bytes, stats.drops)
+
+    async def _run_source(
+        self, src: Source, ctx: SourceContext, sink: EventSink, stop: asyncio.Event
+    ) -> None:
         try:
-            await src.run(ctx, self.spool, stop)
+            await src.run(ctx, sink, stop)
         except SourceUnavailableError as exc:
             src.health.state, src.health.detail = "unavailable", str(exc)
             log.warning("source %s unavailable: %s", src.source_id, exc)

@@ -19,7 +19,8 @@ Naming rules:
 Absent values: proto3 cannot tell an unset scalar from zero or an empty string, so a field is
 emitted only when it is non-empty/non-zero, with two exceptions where zero means something:
 `user.id`/`file.uid`/`file.gid` (root is 0) are emitted when the matching name is present, and
-`process.exit_code` is emitted on process end events. Booleans are emitted only when true.
+`process.exit_code` is emitted on process end events whose outcome is known. Booleans are
+emitted only when true.
 
 Speed: called once per event on the collector's hot path, so the per-kind work is a
 precomputed table of (path, attrgetter) plus a small function for derived values; there is no
@@ -186,7 +187,8 @@ def _process_extra(ev: events_pb2.Event, p: Any, out: Fields) -> None:
         out["process.parent.name"] = posixpath.basename(p.parent_executable)
     if p.user or p.uid:
         out["user.id"] = p.uid
-    if ev.type == "end" or p.end_time_ns:
+    # An exit seen by polling /proc has no known code (outcome unknown): no field, not a 0.
+    if (ev.type == "end" or p.end_time_ns) and ev.outcome != events_pb2.OUTCOME_UNKNOWN:
         out["process.exit_code"] = p.exit_code
 
 

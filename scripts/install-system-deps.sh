@@ -4,6 +4,10 @@ set -euo pipefail
 need=()
 # (the network sensor, console and metrics issues add nmap, chromium and prometheus here)
 command -v ip >/dev/null || need+=(iproute2)
+# The journald source's tests write real journal files with systemd-journal-remote and read
+# them with journalctl.
+command -v journalctl >/dev/null || need+=(systemd)
+[ -x /lib/systemd/systemd-journal-remote ] || need+=(systemd-journal-remote)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing Debian packages: ${need[*]} (run as root, or install them)" >&2

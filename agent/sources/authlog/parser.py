@@ -71,8 +71,10 @@ class AuthLogParser:
         clock_ns: Callable[[], int],
         tz: tzinfo | None = None,
         programs: Mapping[str, ProgramParser] = PROGRAM_PARSERS,
+        source_id: str = SOURCE_ID,
     ) -> None:
         self._agent_id = agent_id
+        self._source_id = source_id
         self._default_host = default_host
         self._clock_ns = clock_ns
         self._envelope = SyslogEnvelopeParser(clock_ns, tz)
@@ -83,17 +85,37 @@ class AuthLogParser:
             env = self._envelope.parse(line)
         except EnvelopeError as exc:
             return Skipped(exc.reason)
-        program_parser = self._programs.get(env.program)
+        return self.parse_message(
+            env.time_ns,
+            env.host,
+            env.program,
+            env.pid,
+            env.message,
+            original=line,
+            repeat_count=env.repeat_count,
+        )
+
+    def parse_message(
+        self,
+        time_ns: int,
+        host: str,
+        program: str,
+        pid: int,
+        message: str,
+        *,
+        original: str = "",
+        repeat_count: int = 0,
+    ) -> events_pb2.Event | Skipped:
+        """A message already split from its envelope (the journal gives it so)."""
+        program_parser = self._programs.get(program)
         if program_parser is None:
             return Skipped("not_auth")
-        found = program_parser(env.message)
+        found = program_parser(message)
         if found is None:
-            return Skipped(f"unrecognised_{env.program}")
+            return Skipped(f"unrecognised_{program}")
         if isinstance(found, Ignored):
-            return Skipped(f"ignored_{env.program}")
-        return self._event(
-            found, line, env.time_ns, env.host, env.program, env.pid, env.repeat_count
-        )
+            return Skipped(f"ignored_{program}")
+        return self._event(found, original, time_ns, host, program, pid, repeat_count)
 
     def _event(
         self,
@@ -115,7 +137,7 @@ class AuthLogParser:
             type=found.type,
             action=found.action,
             outcome=found.outcome,
-            source=SOURCE_ID,
+            source=self._source_id,
             original=line,
             created_ns=created_ns,
             labels=found.labels,

@@ -1,0 +1,1 @@
+"""The agent's own status as a periodic event (RSS, CPU, events per source, drops, spool)."""

@@ -1,0 +1,204 @@
+"""The agent's footprint with every host source on: memory and CPU, quiet and under auth-log load.
+
+Starts a collector and enrolls an agent (both on loopback, in a temporary directory), runs the
+agent with all host sources on this machine (the real /proc, /etc, packages and sockets; the
+auth log is a file of the run's own), lets it settle, then measures:
+
+1. quiet: the host as it is, nothing written to the auth log;
+2. load: `--rate` auth-log lines per second appended for `--load-s` seconds, then checks that
+   every line reached the collector.
+
+Prints steady RSS (median of 1 s samples; anonymous and file-backed parts), CPU in percent of
+one core (the agent and its child processes), and compares them with the targets of issue 4:
+RSS <= 40 MB, <= 1% of a core quiet, <= 10% at 1,000 auth lines/s.
+
+    .venv/bin/python bench/footprint.py --quiet-s 60 --load-s 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.e2e.harness import System, accepted_line, wait_for  # noqa: E402
+
+TICKS = os.sysconf("SC_CLK_TCK")
+MB = 1_000_000
+TARGET_RSS_MB, TARGET_QUIET_PCT, TARGET_LOAD_PCT = 40, 1.0, 10.0
+
+
+ALL_SOURCES = ("authlog", "agent_status", "process", "fim", "sockets", "inventory", "journald")
+
+
+def sources_yaml(log: Path, enabled: set[str]) -> str:
+    """The enabled sources at their defaults, except the auth log: the run's own file."""
+    lines = ["sources:"]
+    for sid in ALL_SOURCES:
+        if sid not in enabled:
+            lines.append(f"  {sid}: null")
+        elif sid == "authlog":
+            lines.append(f'  authlog: {{paths: ["{log}"]}}')
+        else:
+            lines.append(f"  {sid}: {{}}")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Samples:
+    rss: list[int] = field(default_factory=list)
+    anon: list[int] = field(default_factory=list)
+    file: list[int] = field(default_factory=list)
+    cpu_pct: float = 0.0
+
+    def line(self, name: str) -> str:
+        med = statistics.median(self.rss) / MB
+        return (
+            f"{name}: RSS median {med:.1f} MB (max {max(self.rss) / MB:.1f}; anonymous "
+            f"{statistics.median(self.anon) / MB:.1f}, file-backed "
+            f"{statistics.median(self.file) / MB:.1f}); CPU {self.cpu_pct:.2f}% of one core"
+        )
+
+
+def tree(pid: int) -> list[int]:
+    """pid and its descendants (a source may run a helper program)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            kids = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+        except OSError:
+            continue
+        todo.extend(int(k) for k in kids)
+    return out
+
+
+def cpu_ticks(pids: list[int]) -> int:
+    total = 0
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def memory(pid: int) -> tuple[int, int, int]:
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "RssAnon", "RssFile"):
+            values[key] = int(rest.split()[0]) * 1024
+    return values["VmRSS"], values["RssAnon"], values["RssFile"]
+
+
+def measure(pid: int, seconds: float, during: object = None) -> Samples:
+    """Sample once a second for `seconds`; `during(t)` is called every 10 ms meanwhile."""
+    s = Samples()
+    start, t0 = time.monotonic(), cpu_ticks(tree(pid))
+    next_sample = start + 1.0
+    while (now := time.monotonic()) - start < seconds:
+        if callable(during):
+            during(now - start)
+        if now >= next_sample:
+            rss, anon, file = memory(pid)
+            s.rss.append(rss)
+            s.anon.append(anon)
+            s.file.append(file)
+            next_sample += 1.0
+        time.sleep(0.01)  # the writer's and the sampler's tick
+    s.cpu_pct = 100.0 * (cpu_ticks(tree(pid)) - t0) / TICKS / (time.monotonic() - start)
+    return s
+
+
+class LineWriter:
+    """Appends `rate` numbered auth-log lines per second, paced on the clock."""
+
+    def __init__(self, path: Path, rate: int) -> None:
+        self.path, self.rate, self.written = path, rate, 0
+        self.fh = path.open("a")
+
+    def __call__(self, elapsed: float) -> None:
+        due = int(elapsed * self.rate)
+        if due > self.written:
+            self.fh.writelines(accepted_line(i) for i in range(self.written, due))
+            self.fh.flush()
+            self.written = due
+
+
+def verdict(value: float, target: float) -> str:
+    return "meets" if value <= target else "DOES NOT MEET"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--settle-s", type=float, default=30)
+    p.add_argument("--quiet-s", type=float, default=60)
+    p.add_argument("--load-s", type=float, default=30)
+    p.add_argument("--rate", type=int, default=1000)
+    p.add_argument(
+        "--sources",
+        default=",".join(s for s in ALL_SOURCES if s != "journald"),
+        help="comma-separated source ids to enable (default: every host source but journald, "
+        "which needs a systemd journal; the auth log is always on, the load is written to it)",
+    )
+    ns = p.parse_args()
+    enabled = set(ns.sources.split(",")) | {"authlog"}
+    with tempfile.TemporaryDirectory(prefix="canhgac-footprint-") as tmp:
+        system = System(Path(tmp), poll_ms=250)
+        agent_cfg = system.agent_cfg.read_text()
+        head = agent_cfg[: agent_cfg.index("sources:")]
+        tail = agent_cfg[agent_cfg.index("logging:") :]
+        system.agent_cfg.write_text(head + sources_yaml(system.log, enabled) + tail)
+        print(f"sources: {', '.join(s for s in ALL_SOURCES if s in enabled)}")
+        system.start_collector()
+        system.start_agent()
+        try:
+            assert system.agent is not None
+            pid = system.agent.pid
+            print(f"agent pid {pid}; settling {ns.settle_s:.0f} s (baselines, inventory) ...")
+            time.sleep(ns.settle_s)  # the agent's start-up work is not part of the steady state
+            quiet = measure(pid, ns.quiet_s)
+            print(quiet.line(f"quiet ({ns.quiet_s:.0f} s)"))
+            writer = LineWriter(system.log, ns.rate)
+            load = measure(pid, ns.load_s, writer)
+            print(load.line(f"load {ns.rate} auth lines/s ({ns.load_s:.0f} s)"))
+            wait_for(
+                lambda: count_lines(system) >= writer.written, 120, "every line at the collector"
+            )
+            print(f"lines written {writer.written}, stored at the collector {count_lines(system)}")
+        finally:
+            system.stop()
+    rss = statistics.median(quiet.rss + load.rss) / MB
+    print(f"target steady RSS <= {TARGET_RSS_MB} MB: {rss:.1f} MB, {verdict(rss, TARGET_RSS_MB)}")
+    print(
+        f"target quiet CPU <= {TARGET_QUIET_PCT}%: {quiet.cpu_pct:.2f}%, "
+        f"{verdict(quiet.cpu_pct, TARGET_QUIET_PCT)}"
+    )
+    print(
+        f"target CPU at {ns.rate} lines/s <= {TARGET_LOAD_PCT}%: {load.cpu_pct:.2f}%, "
+        f"{verdict(load.cpu_pct, TARGET_LOAD_PCT)}"
+    )
+    return 0
+
+
+def count_lines(system: System) -> int:
+    counts = {}
+    for ev in system.stored_events():
+        if ev.WhichOneof("payload") == "auth" and ev.auth.user.startswith("u"):
+            counts[ev.auth.user] = 1
+    return len(counts)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,136 @@
+"""Real journal files for tests, written by systemd-journal-remote from Journal Export Format."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import struct
+import subprocess
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from agent.sources.base import Checkpoint, SourceContext
+from agent.sources.journald import JournaldAuthSource
+from canhgac.v1 import events_pb2
+
+JOURNAL_REMOTE = Path("/lib/systemd/systemd-journal-remote")
+JOURNALCTL = shutil.which("journalctl")
+CLOCK_NS = 1_795_350_000_000_000_000
+BOOT_ID = "0123456789abcdef0123456789abcdef"
+T0_US = 1_795_350_000_000_000  # 2026-11-22T05:40:00Z, µs
+
+needs_journal_tools = pytest.mark.skipif(
+    not JOURNAL_REMOTE.exists() or JOURNALCTL is None,
+    reason="needs journalctl and systemd-journal-remote (apt-get install systemd-journal-remote)",
+)
+
+Fields = Mapping[str, str | bytes]
+
+
+def entry(seq: int, program: str, message: str | bytes, **extra: str) -> dict[str, str | bytes]:
+    """An auth entry as journald stores one from a program logging through syslog(3)."""
+    fields: dict[str, str | bytes] = {
+        "__REALTIME_TIMESTAMP": str(T0_US + seq * 1_000_000),
+        "__MONOTONIC_TIMESTAMP": str(1_000 + seq * 1_000_000),
+        "_BOOT_ID": BOOT_ID,
+        "_HOSTNAME": "web1",
+        "SYSLOG_FACILITY": "10",
+        "SYSLOG_IDENTIFIER": program,
+        "_COMM": program,
+        "_PID": str(1000 + seq),
+        "MESSAGE": message,
+    }
+    fields.update(extra)
+    return {k: v for k, v in fields.items() if v != ""}
+
+
+def export_format(entries: Sequence[Fields]) -> bytes:
+    """Journal Export Format: `FIELD=value` lines, binary values length-prefixed."""
+    out = bytearray()
+    for fields in entries:
+        for name, value in fields.items():
+            raw = value.encode() if isinstance(value, str) else value
+            if b"\n" in raw or isinstance(value, bytes):
+                out += name.encode() + b"\n" + struct.pack("<Q", len(raw)) + raw + b"\n"
+            else:
+                out += name.encode() + b"=" + raw + b"\n"
+        out += b"\n"
+    return bytes(out)
+
+
+def write_journal(path: Path, entries: Sequence[Fields]) -> None:
+    """Append entries to the journal file at `path` (created when missing)."""
+    subprocess.run(
+        [str(JOURNAL_REMOTE), f"--output={path}", "-"],
+        input=export_format(entries),
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+
+
+def cursors(path: Path) -> list[str]:
+    """The cursor of every entry in the file, in order, as journalctl reports them."""
+    assert JOURNALCTL is not None
+    out = subprocess.run(
+        [JOURNALCTL, f"--file={path}", "--output=export", "--output-fields=MESSAGE"],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    ).stdout
+    return [
+        line.split(b"=", 1)[1].decode()
+        for line in out.splitlines()
+        if line.startswith(b"__CURSOR=")
+    ]
+
+
+class CollectingSink:
+    """Keeps what a durable sink would store: the events and the latest checkpoint per key."""
+
+    def __init__(self) -> None:
+        self.events: list[events_pb2.Event] = []
+        self.checkpoints: dict[str, str] = {}
+        self.batch_sizes: list[int] = []
+
+    async def emit(
+        self, events: Sequence[events_pb2.Event], checkpoint: Checkpoint | None = None
+    ) -> None:
+        self.events.extend(events)
+        self.batch_sizes.append(len(events))
+        if checkpoint is not None:
+            self.checkpoints[checkpoint.key] = checkpoint.value
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+def context(checkpoints: dict[str, str] | None = None) -> SourceContext:
+    return SourceContext(
+        agent_id="agent-1",
+        host="fallback-host",
+        clock_ns=lambda: CLOCK_NS,
+        checkpoints=checkpoints or {},
+    )
+
+
+@asynccontextmanager
+async def running(
+    source: JournaldAuthSource, sink: CollectingSink, ctx: SourceContext | None = None
+) -> AsyncIterator[asyncio.Task[None]]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(source.run(ctx or context(), sink, stop))
+    try:
+        yield task
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)
