@@ -12,6 +12,7 @@ from pydantic import AfterValidator, Field, model_validator
 from agent.guard import LimitsConfig
 from agent.sources.agentstatus.source import AgentStatusConfig
 from agent.sources.authlog.source import AuthLogConfig
+from agent.sources.fim import FimConfig
 from agent.sources.inventory import InventoryConfig
 from agent.sources.journald import JournaldConfig
 from agent.sources.process import ProcessConfig
@@ -83,6 +84,7 @@ class SourcesConfig(StrictModel):
     authlog: AuthLogConfig | None = AuthLogConfig()
     agent_status: AgentStatusConfig | None = AgentStatusConfig()
     process: ProcessConfig | None = ProcessConfig()
+    fim: FimConfig | None = FimConfig()
     sockets: SocketConfig | None = SocketConfig()
     inventory: InventoryConfig | None = InventoryConfig()
     # Off by default: where rsyslog runs, the journal and auth.log hold the same lines.

@@ -3,19 +3,26 @@
 Every source writes into its own `GuardedSink`, which forwards to the spool unless
 * the source is over its rate (a token bucket of `events_per_second`, bursts of `burst`), or
 * the agent's resident memory is over `max_rss_bytes`.
-Then the events are shed: dropped, counted by (source, reason) in the agent's drop counter
-(reported in every heartbeat and in the next agent_status event) and logged at most once a
-minute per source and reason. The checkpoint still goes through, so a file source moves past
-what was shed instead of reading it again and again. Shedding is the agent's last resort: the
-defaults are far above what a server's sources produce, so only a flood meets them.
+What happens then depends on whether the events can be had again:
+* Events handed over with a checkpoint come from a resumable input (a log file, the journal):
+  the input itself is the buffer. The sink waits until the rate allows them or memory is back
+  under the ceiling, so the source reads more slowly and nothing is lost. Waits are added up
+  per reason in `throttled_seconds` and logged.
+* Events without a checkpoint (process starts, file changes, sockets) cannot be had again and
+  the source cannot be slowed without falling behind the kernel: they are shed, dropped and
+  counted by (source, reason) in the agent's drop counter, which every heartbeat and the next
+  agent_status event report.
+Logs say so at most once a minute per source and reason. The defaults are far above what a
+server's sources produce, so only a flood (or a backlog being read) meets them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from pydantic import Field
@@ -65,14 +72,23 @@ class TokenBucket:
     _last: float = 0.0
 
     def take(self, n: int) -> int:
+        self._refill()
+        allowed = min(n, int(self._tokens))
+        self._tokens -= allowed
+        return allowed
+
+    def wait_for(self, n: int) -> float:
+        """Seconds until n events fit (0 when they fit now); takes nothing."""
+        self._refill()
+        missing = min(n, self.burst) - self._tokens
+        return max(0.0, missing / self.rate)
+
+    def _refill(self) -> None:
         now = self.clock()
         if self._tokens < 0:
             self._tokens, self._last = self.burst, now
         self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
         self._last = now
-        allowed = min(n, int(self._tokens))
-        self._tokens -= allowed
-        return allowed
 
 
 @dataclass
@@ -106,33 +122,63 @@ class GuardedSink:
     memory: MemoryCeiling
     drops: DropCounter
     clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    # Seconds this source was made to wait (resumable inputs only), by reason.
+    throttled_seconds: dict[str, float] = field(default_factory=dict)
     _last_log: dict[str, float] = field(default_factory=dict)
 
     async def emit(
         self, events: Sequence[events_pb2.Event], checkpoint: Checkpoint | None = None
     ) -> None:
-        if events:
-            if self.memory.over():
-                self._shed("memory_ceiling", len(events))
-                events = []
-            else:
-                allowed = self.bucket.take(len(events))
-                if allowed < len(events):
-                    self._shed("rate_limit", len(events) - allowed)
-                    events = events[:allowed]
+        if events and checkpoint is not None:
+            await self._wait_until_allowed(len(events))
+        elif events:
+            events = self._shed_what_does_not_fit(events)
         if events or checkpoint is not None:
             await self.inner.emit(events, checkpoint)
 
+    async def _wait_until_allowed(self, n: int) -> None:
+        while self.memory.over():
+            await self._throttle("memory_ceiling", _RSS_TTL_S)
+        remaining = n
+        while remaining > 0:
+            chunk = min(remaining, max(1, int(self.bucket.burst)))
+            delay = self.bucket.wait_for(chunk)
+            if delay > 0:
+                await self._throttle("rate_limit", delay)
+                continue
+            remaining -= self.bucket.take(chunk)
+
+    def _shed_what_does_not_fit(
+        self, events: Sequence[events_pb2.Event]
+    ) -> Sequence[events_pb2.Event]:
+        if self.memory.over():
+            self._shed("memory_ceiling", len(events))
+            return []
+        allowed = self.bucket.take(len(events))
+        if allowed < len(events):
+            self._shed("rate_limit", len(events) - allowed)
+        return events[:allowed]
+
+    async def _throttle(self, reason: str, seconds: float) -> None:
+        self.throttled_seconds[reason] = self.throttled_seconds.get(reason, 0.0) + seconds
+        self._log(reason, "reading more slowly; nothing is lost", seconds=round(seconds, 3))
+        await self.sleep(seconds)
+
     def _shed(self, reason: str, n: int) -> None:
         self.drops.add(self.source_id, reason, n)
+        self._log(reason, "shedding events; counted and reported to the collector", events=n)
+
+    def _log(self, reason: str, what: str, **fields: object) -> None:
         now = self.clock()
         if now - self._last_log.get(reason, float("-inf")) >= _LOG_EVERY_S:
             self._last_log[reason] = now
             log.warning(
-                "source %s: shedding events (%s); counted and reported to the collector",
+                "source %s over its limit (%s): %s",
                 self.source_id,
                 reason,
-                extra={"fields": {"source": self.source_id, "reason": reason, "events": n}},
+                what,
+                extra={"fields": {"source": self.source_id, "reason": reason, **fields}},
             )
 
 

@@ -23,6 +23,7 @@ from agent.shipper import Shipper
 from agent.sources.agentstatus.source import AgentStatusSource, StatusSnapshot
 from agent.sources.authlog.source import AuthLogSource
 from agent.sources.base import EventSink, Source, SourceContext, SourceHealth
+from agent.sources.fim import FileIntegritySource
 from agent.sources.inventory import InventorySource
 from agent.sources.journald import JournaldAuthSource
 from agent.sources.process import ProcessSource
@@ -44,6 +45,8 @@ def build_sources(config: AgentConfig, snapshot: StatusSnapshot) -> list[Source]
         sources.append(AuthLogSource(sc.authlog))
     if sc.process is not None:
         sources.append(ProcessSource(sc.process))
+    if sc.fim is not None:
+        sources.append(FileIntegritySource(sc.fim))
     if sc.sockets is not None:
         sources.append(SocketSource(sc.sockets))
     if sc.inventory is not None:

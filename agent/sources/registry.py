@@ -5,6 +5,7 @@ from __future__ import annotations
 from agent.sources.agentstatus.source import AgentStatusSource
 from agent.sources.authlog.source import AuthLogSource
 from agent.sources.base import Source
+from agent.sources.fim.source import FileIntegritySource
 from agent.sources.inventory.source import InventorySource
 from agent.sources.journald.source import JournaldAuthSource
 from agent.sources.process.source import ProcessSource
@@ -15,6 +16,7 @@ SOURCES: dict[str, type[Source]] = {
     AgentStatusSource.source_id: AgentStatusSource,
     JournaldAuthSource.source_id: JournaldAuthSource,
     ProcessSource.source_id: ProcessSource,
+    FileIntegritySource.source_id: FileIntegritySource,
     SocketSource.source_id: SocketSource,
     InventorySource.source_id: InventorySource,
 }

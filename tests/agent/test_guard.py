@@ -56,16 +56,19 @@ def sink_with(
     inner, drops = ListSink(), DropCounter()
     memory = MemoryCeiling(1000, read_rss=lambda: rss[0], clock=clock)
     bucket = TokenBucket(rate=rate, burst=burst, clock=clock)
-    return GuardedSink("process", inner, bucket, memory, drops, clock=clock), inner, drops
+
+    async def sleep(seconds: float) -> None:  # a waiting source lets the fake time pass
+        clock.now += seconds
+
+    sink = GuardedSink("process", inner, bucket, memory, drops, clock=clock, sleep=sleep)
+    return sink, inner, drops
 
 
-async def test_over_the_rate_is_shed_and_counted_and_the_checkpoint_still_passes() -> None:
+async def test_live_events_over_the_rate_are_shed_and_counted() -> None:
     clock = Clock()
     sink, inner, drops = sink_with(100, 100, [0], clock)
-    cp = Checkpoint("authlog:/var/log/auth.log", "pos-1")
-    await sink.emit(events(150), cp)
+    await sink.emit(events(150))
     assert inner.count() == 100
-    assert inner.emitted[-1][1] == cp
     assert drops.counts == {("process", "rate_limit"): 50}
     clock.now += 1.0
     await sink.emit(events(100))
@@ -73,13 +76,26 @@ async def test_over_the_rate_is_shed_and_counted_and_the_checkpoint_still_passes
     assert drops.counts == {("process", "rate_limit"): 50}
 
 
-async def test_over_the_memory_ceiling_everything_is_shed_until_memory_falls() -> None:
+async def test_resumable_events_over_the_rate_wait_and_none_is_lost() -> None:
+    clock = Clock()
+    sink, inner, drops = sink_with(100, 100, [0], clock)
+    cp = Checkpoint("authlog:/var/log/auth.log", "pos-1")
+    start = clock.now
+    await sink.emit(events(350), cp)
+    assert inner.count() == 350
+    assert inner.emitted[-1][1] == cp
+    assert drops.counts == {}
+    # 100 from the burst, then 250 at 100/s.
+    assert clock.now - start == pytest.approx(2.5)
+    assert sink.throttled_seconds["rate_limit"] == pytest.approx(2.5)
+
+
+async def test_over_the_memory_ceiling_live_events_are_shed_until_memory_falls() -> None:
     clock = Clock()
     rss = [5000]
     sink, inner, drops = sink_with(10_000, 10_000, rss, clock)
-    cp = Checkpoint("k", "v")
-    await sink.emit(events(30), cp)
-    assert inner.emitted == [([], cp)]  # the checkpoint moves on; the events are shed
+    await sink.emit(events(30))
+    assert inner.emitted == []
     assert drops.counts == {("process", "memory_ceiling"): 30}
     rss[0] = 10
     await sink.emit(events(5))
@@ -88,6 +104,24 @@ async def test_over_the_memory_ceiling_everything_is_shed_until_memory_falls() -
     await sink.emit(events(5))
     assert inner.count() == 5
     assert drops.counts == {("process", "memory_ceiling"): 35}
+
+
+async def test_over_the_memory_ceiling_resumable_events_wait_for_memory() -> None:
+    clock = Clock()
+    rss = [5000]
+    sink, inner, drops = sink_with(10_000, 10_000, rss, clock)
+    readings = 0
+
+    def read() -> int:
+        nonlocal readings
+        readings += 1
+        return 5000 if readings < 4 else 10  # memory falls after the third reading
+
+    sink.memory.read_rss = read
+    await sink.emit(events(30), Checkpoint("k", "v"))
+    assert inner.count() == 30
+    assert drops.counts == {}
+    assert sink.throttled_seconds["memory_ceiling"] == pytest.approx(1.5)
 
 
 async def test_nothing_to_forward_means_no_spool_call() -> None:

@@ -64,6 +64,9 @@ class System:
     collector_netns: str | None = None
     agent_netns: str | None = None
     poll_ms: int = 100
+    # The host sources beside the auth log ("process", "fim", ...) with their YAML values;
+    # the delivery tests keep only the auth log, whose lines they count.
+    extra_sources: dict[str, str] = field(default_factory=dict)
     grpc_port: int = field(default_factory=free_port)
     enroll_port: int = field(default_factory=free_port)
     http_port: int = field(default_factory=free_port)
@@ -98,9 +101,16 @@ collector:
 shipper: {{backoff_initial_ms: 100, backoff_max_ms: 1000, heartbeat_interval_ms: 1000}}
 sources:
   authlog: {{paths: ["{self.log}"], poll_interval_ms: {self.poll_ms}}}
+{self._sources_yaml()}
+# The tests write their lines in bursts of many thousands; the auth log is not throttled.
+limits: {{per_source: {{authlog: {{events_per_second: 10000000, burst: 10000000}}}}}}
 logging: {{format: json}}
 """
         )
+
+    def _sources_yaml(self) -> str:
+        others = ("agent_status", "process", "fim", "sockets", "inventory", "journald")
+        return "\n".join(f"  {sid}: {self.extra_sources.get(sid, 'null')}" for sid in others)
 
     def _spawn(self, args: list[str], netns: str | None, logname: str) -> subprocess.Popen[bytes]:
         cmd = (["ip", "netns", "exec", netns] if netns else []) + args

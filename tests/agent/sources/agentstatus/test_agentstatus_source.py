@@ -47,8 +47,11 @@ async def test_emits_at_start_then_every_interval_with_its_own_cpu_figure() -> N
     sink, stop = QueueSink(), asyncio.Event()
     task = asyncio.create_task(src.run(ctx, sink, stop))
     first = await asyncio.wait_for(sink.queue.get(), 10)
-    assert first.action == "agent_status" and first.category == "host"
-    assert first.agent_id == "a1" and first.host == "web-01" and first.time_ns == 5_000_000_000
+    assert first.action == "agent_status"
+    assert first.category == "host"
+    assert first.agent_id == "a1"
+    assert first.host == "web-01"
+    assert first.time_ns == 5_000_000_000
     assert first.agent_status.rss_bytes == 42 * 1024 * 1024
     assert first.agent_status.drops[0].reason == "rate_limit"
     assert first.agent_status.cpu_percent == 0.0
