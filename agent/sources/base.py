@@ -15,8 +15,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
+from canhgac.ids import new_id
 from canhgac.v1 import events_pb2
 
 
@@ -50,6 +51,35 @@ class SourceContext:
     # A directory the source may keep its own files in (a file-integrity baseline), created
     # by the agent under its state_dir; None where the source must keep nothing (tests).
     state_dir: Path | None = None
+
+    def event(
+        self,
+        source: str,
+        *,
+        category: str,
+        type: str,  # the ECS field's name
+        action: str,
+        time_ns: int | None = None,
+        outcome: events_pb2.Outcome.ValueType = events_pb2.OUTCOME_UNSPECIFIED,
+        **fields: Any,
+    ) -> events_pb2.Event:
+        """An event with this agent's header; `time_ns` defaults to now. `fields` are further
+        Event fields, typically the payload (`process=...`, `socket=...`, `labels=...`)."""
+        created = self.clock_ns()
+        when = created if time_ns is None else time_ns
+        return events_pb2.Event(
+            id=new_id(when),
+            time_ns=when,
+            created_ns=created,
+            agent_id=self.agent_id,
+            host=self.host,
+            category=category,
+            type=type,
+            action=action,
+            outcome=outcome,
+            source=source,
+            **fields,
+        )
 
 
 @dataclass

@@ -18,7 +18,6 @@ from pydantic import Field
 
 from agent.sources.base import EventSink, Source, SourceContext
 from canhgac.config import StrictModel
-from canhgac.ids import new_id
 from canhgac.v1 import events_pb2
 
 SOURCE_ID = "agent_status"
@@ -63,18 +62,8 @@ class AgentStatusSource(Source):
             if wall > last_wall:
                 status.cpu_percent = round(100.0 * (cpu - last_cpu) / (wall - last_wall), 2)
             last_cpu, last_wall = cpu, wall
-            now = ctx.clock_ns()
-            event = events_pb2.Event(
-                id=new_id(now),
-                time_ns=now,
-                created_ns=now,
-                agent_id=ctx.agent_id,
-                host=ctx.host,
-                category="host",
-                type="info",
-                action="agent_status",
-                source=SOURCE_ID,
-                agent_status=status,
+            event = ctx.event(
+                SOURCE_ID, category="host", type="info", action="agent_status", agent_status=status
             )
             await sink.emit([event])
             self.health.events += 1

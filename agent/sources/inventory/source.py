@@ -13,7 +13,6 @@ from pydantic import Field
 
 from agent.sources.base import Checkpoint, EventSink, Source, SourceContext
 from canhgac.config import StrictModel
-from canhgac.ids import new_id
 from canhgac.v1 import events_pb2
 
 from .collect import HostRoots, Inventory, InventoryCollector, Uname, os_uname
@@ -125,16 +124,6 @@ class InventorySource(Source):
         return tuple(out)
 
     def _event(self, ctx: SourceContext, inventory: Inventory) -> events_pb2.Event:
-        now = ctx.clock_ns()
-        return events_pb2.Event(
-            id=new_id(now),
-            time_ns=now,
-            created_ns=now,
-            agent_id=ctx.agent_id,
-            host=ctx.host,
-            category="host",
-            type="info",
-            action="inventory",
-            source=SOURCE_ID,
-            inventory=inventory.payload,
+        return ctx.event(
+            SOURCE_ID, category="host", type="info", action="inventory", inventory=inventory.payload
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from agent.sources.base import SourceContext
-from canhgac.ids import new_id
 from canhgac.v1 import events_pb2
 
 from .netlink import ExitStatus
@@ -33,17 +32,7 @@ def process_payload(info: ProcessInfo, users: UserLookup) -> events_pb2.ProcessE
 
 
 def _header(ctx: SourceContext, time_ns: int, kind: str, action: str) -> events_pb2.Event:
-    return events_pb2.Event(
-        id=new_id(time_ns),
-        time_ns=time_ns,
-        created_ns=ctx.clock_ns(),
-        agent_id=ctx.agent_id,
-        host=ctx.host,
-        category="process",
-        type=kind,
-        action=action,
-        source=SOURCE_ID,
-    )
+    return ctx.event(SOURCE_ID, category="process", type=kind, action=action, time_ns=time_ns)
 
 
 def start_event(

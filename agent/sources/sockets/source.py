@@ -13,7 +13,6 @@ from pydantic import Field
 from agent.sources.base import EventSink, Source, SourceContext
 from canhgac.config import StrictModel
 from canhgac.errors import SourceUnavailableError
-from canhgac.ids import new_id
 from canhgac.v1 import events_pb2
 
 from .owners import SocketOwners, UserNames
@@ -149,16 +148,12 @@ class SocketSource(Source):
         outcome = events_pb2.OUTCOME_SUCCESS
         if e.state == "SYN_SENT":
             outcome = events_pb2.OUTCOME_UNKNOWN  # the handshake has not completed yet
-        return events_pb2.Event(
-            id=new_id(now),
-            time_ns=now,
-            created_ns=ctx.clock_ns(),
-            agent_id=ctx.agent_id,
-            host=ctx.host,
+        return ctx.event(
+            SOURCE_ID,
             category="network",
             type=_EVENT_TYPES[o.action],
             action=o.action,
+            time_ns=now,
             outcome=outcome,
-            source=SOURCE_ID,
             socket=payload,
         )

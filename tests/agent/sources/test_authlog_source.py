@@ -9,8 +9,7 @@ import os
 import pwd
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import UTC
 from pathlib import Path
 
@@ -18,62 +17,13 @@ import pytest
 from pydantic import ValidationError
 
 from agent.sources.authlog import AuthLogConfig, AuthLogSource
-from agent.sources.base import Checkpoint, SourceContext
 from agent.sources.tailer import open_readonly
 from canhgac.v1 import events_pb2
+from tests.agent.sources.harness import CLOCK_NS, CollectingSink, context, running, wait_until
 
-CLOCK_NS = 1_795_350_000_000_000_000  # 2026-11-22, so "Nov 22" lines are this year
 FAILED = (
     "Nov 22 12:27:{:02d} web1 sshd[{}]: Failed password for root from 45.33.32.156 port 22 ssh2"
 )
-
-
-class CollectingSink:
-    """Keeps what a durable sink would store: the events and the latest checkpoint per key."""
-
-    def __init__(self) -> None:
-        self.events: list[events_pb2.Event] = []
-        self.checkpoints: dict[str, str] = {}
-        self.batch_sizes: list[int] = []
-
-    async def emit(
-        self, events: Sequence[events_pb2.Event], checkpoint: Checkpoint | None = None
-    ) -> None:
-        self.events.extend(events)
-        self.batch_sizes.append(len(events))
-        if checkpoint is not None:
-            self.checkpoints[checkpoint.key] = checkpoint.value
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
-
-
-def context(checkpoints: dict[str, str] | None = None) -> SourceContext:
-    return SourceContext(
-        agent_id="agent-1",
-        host="fallback-host",
-        clock_ns=lambda: CLOCK_NS,
-        checkpoints=checkpoints or {},
-    )
-
-
-@asynccontextmanager
-async def running(
-    source: AuthLogSource, sink: CollectingSink, ctx: SourceContext | None = None
-) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(source.run(ctx or context(), sink, stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=10)
 
 
 def config(*paths: Path, **kw: object) -> AuthLogConfig:

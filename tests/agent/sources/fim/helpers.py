@@ -1,44 +1,26 @@
-"""Shared test helpers: a collecting sink, a running source, waiting with a deadline."""
+"""The FIM tests' helpers: a sink that sorts by action, fixture /etc, config, a running source
+(started once its start-up scan is done)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from agent.sources.base import Checkpoint, SourceContext
+from agent.sources.base import SourceContext
 from agent.sources.fim import FileIntegritySource, FimConfig
 from canhgac.v1 import events_pb2
+from tests.agent.sources import harness
+from tests.agent.sources.harness import CLOCK_NS, wait_until
 
-CLOCK_NS = 1_795_350_000_000_000_000
 
-
-class CollectingSink:
-    def __init__(self) -> None:
-        self.events: list[events_pb2.Event] = []
-        self.batch_sizes: list[int] = []
-
-    async def emit(
-        self, events: Sequence[events_pb2.Event], checkpoint: Checkpoint | None = None
-    ) -> None:
-        self.events.extend(events)
-        self.batch_sizes.append(len(events))
-
+class CollectingSink(harness.CollectingSink):
     def actions(self, path: Path | str | None = None) -> list[str]:
         return [e.action for e in self.events if path is None or e.file.path == str(path)]
 
     def of(self, action: str) -> list[events_pb2.Event]:
         return [e for e in self.events if e.action == action]
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 def make_etc(tmp_path: Path) -> Path:

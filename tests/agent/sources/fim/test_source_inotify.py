@@ -10,8 +10,9 @@ from pathlib import Path
 from agent.sources.fim import FileIntegritySource
 from agent.sources.fim.inotify import DIR_MASK, Inotify
 from canhgac.fields import event_fields
+from tests.agent.sources.harness import wait_until
 
-from .helpers import CollectingSink, config, context, make_etc, running, wait_until
+from .helpers import CollectingSink, config, context, make_etc, running
 
 
 def sha(data: bytes) -> str:

@@ -2,52 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from agent.sources.base import Checkpoint, SourceContext
+from agent.sources.base import SourceContext
 from agent.sources.inventory import InventoryConfig, InventorySource
 from agent.sources.inventory.collect import HostRoots, Uname
 from agent.sources.inventory.source import CHECKPOINT_KEY
-from canhgac.v1 import events_pb2
+from tests.agent.sources.harness import CLOCK_NS, CollectingSink, running, wait_until
 
 from .test_inventory_collect import DPKG_STATUS, fixed_ipv4, make_host, write
-
-CLOCK_NS = 1_795_350_000_000_000_000
-
-
-class CollectingSink:
-    def __init__(self) -> None:
-        self.events: list[events_pb2.Event] = []
-        self.checkpoints: dict[str, str] = {}
-
-    async def emit(
-        self, events: Sequence[events_pb2.Event], checkpoint: Checkpoint | None = None
-    ) -> None:
-        self.events.extend(events)
-        if checkpoint is not None:
-            self.checkpoints[checkpoint.key] = checkpoint.value
 
 
 def ctx(checkpoints: dict[str, str] | None = None) -> SourceContext:
     return SourceContext(
         agent_id="agent-1", host="web1", clock_ns=lambda: CLOCK_NS, checkpoints=checkpoints or {}
     )
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 def fixture_source(roots: HostRoots, **cfg: object) -> InventorySource:
@@ -59,19 +32,6 @@ def fixture_source(roots: HostRoots, **cfg: object) -> InventorySource:
         ipv4_getter=fixed_ipv4,
         watch_interval=0.02,
     )
-
-
-@asynccontextmanager
-async def running(
-    src: InventorySource, sink: CollectingSink, context: SourceContext | None = None
-) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(src.run(context or ctx(), sink, stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=10)
 
 
 def bump_mtime(path: Path) -> None:

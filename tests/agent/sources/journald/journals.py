@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import struct
 import subprocess
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
 
-from agent.sources.base import Checkpoint, SourceContext
-from agent.sources.journald import JournaldAuthSource
-from canhgac.v1 import events_pb2
-
 JOURNAL_REMOTE = Path("/lib/systemd/systemd-journal-remote")
 JOURNALCTL = shutil.which("journalctl")
-CLOCK_NS = 1_795_350_000_000_000_000
 BOOT_ID = "0123456789abcdef0123456789abcdef"
 T0_US = 1_795_350_000_000_000  # 2026-11-22T05:40:00Z, µs
 
@@ -86,51 +79,3 @@ def cursors(path: Path) -> list[str]:
         for line in out.splitlines()
         if line.startswith(b"__CURSOR=")
     ]
-
-
-class CollectingSink:
-    """Keeps what a durable sink would store: the events and the latest checkpoint per key."""
-
-    def __init__(self) -> None:
-        self.events: list[events_pb2.Event] = []
-        self.checkpoints: dict[str, str] = {}
-        self.batch_sizes: list[int] = []
-
-    async def emit(
-        self, events: Sequence[events_pb2.Event], checkpoint: Checkpoint | None = None
-    ) -> None:
-        self.events.extend(events)
-        self.batch_sizes.append(len(events))
-        if checkpoint is not None:
-            self.checkpoints[checkpoint.key] = checkpoint.value
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
-
-
-def context(checkpoints: dict[str, str] | None = None) -> SourceContext:
-    return SourceContext(
-        agent_id="agent-1",
-        host="fallback-host",
-        clock_ns=lambda: CLOCK_NS,
-        checkpoints=checkpoints or {},
-    )
-
-
-@asynccontextmanager
-async def running(
-    source: JournaldAuthSource, sink: CollectingSink, ctx: SourceContext | None = None
-) -> AsyncIterator[asyncio.Task[None]]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(source.run(ctx or context(), sink, stop))
-    try:
-        yield task
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=10)

@@ -17,14 +17,11 @@ import pytest
 
 from agent.sources.journald import JournaldAuthSource, JournaldConfig
 from canhgac.errors import SourceUnavailableError
+from tests.agent.sources.harness import CollectingSink, context, running, wait_until
 from tests.agent.sources.journald.journals import (
     JOURNALCTL,
-    CollectingSink,
-    context,
     entry,
     needs_journal_tools,
-    running,
-    wait_until,
     write_journal,
 )
 
@@ -85,7 +82,9 @@ async def test_failing_first_start_is_unavailable_with_its_reason(tmp_path: Path
         "sys.stderr.write('Failed to open files: No such file or directory\\n')\nsys.exit(1)",
     )
     source = JournaldAuthSource(config(tmp_path, fake))
-    with pytest.raises(SourceUnavailableError, match="status 1: Failed to open files"):
+    # asyncio sometimes reports an exit status of 255 ("Unknown child process pid"): another
+    # waitpid in the test process can reap the child first. The message, not the number, counts.
+    with pytest.raises(SourceUnavailableError, match=r"status (1|255): Failed to open files"):
         await source.run(context(), CollectingSink(), asyncio.Event())
 
 
@@ -137,8 +136,8 @@ async def test_crashed_journalctl_restarts_from_the_last_cursor(
     assert source.health.unparsed == {"journalctl_restart": 1}
     assert source.health.state == "running"
     assert any("simulated crash" in r.getMessage() for r in caplog.records)
-    # The status is the wrapper's 3, or 255 when the interpreter's exit races with the pipe
-    # being closed; either way the exit is logged with its status.
+    # The status is the wrapper's 3, or 255 when asyncio finds the child already reaped (as
+    # above); either way the exit is logged with its status.
     assert any(re.search(r"exited with status (3|255)\b", r.getMessage()) for r in caplog.records)
 
 

@@ -13,15 +13,12 @@ from agent.sources.journald import JournaldAuthSource, JournaldConfig
 from agent.sources.journald.source import CHECKPOINT_KEY
 from canhgac.errors import SourceUnavailableError
 from canhgac.v1 import events_pb2
+from tests.agent.sources.harness import CollectingSink, context, running, wait_until
 from tests.agent.sources.journald.journals import (
     T0_US,
-    CollectingSink,
-    context,
     cursors,
     entry,
     needs_journal_tools,
-    running,
-    wait_until,
     write_journal,
 )
 

@@ -7,36 +7,30 @@ import errno
 import os
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from agent.sources.base import Checkpoint, SourceContext
+from agent.sources.base import Checkpoint
 from agent.sources.process import ProcessConfig, ProcessSource
 from agent.sources.process.netlink import ProcConnector, ProcConnectorError
 from canhgac.errors import SourceUnavailableError
 from canhgac.v1 import events_pb2
+from tests.agent.sources import harness
+from tests.agent.sources.harness import CLOCK_NS, context, running, wait_until
 
 from . import kernelmsg as km
 from .proctree import ProcTree
 
-CLOCK_NS = 1_795_350_000_000_000_000
 
-
-class CollectingSink:
-    def __init__(self) -> None:
-        self.events: list[events_pb2.Event] = []
-        self.batch_sizes: list[int] = []
-
+class CollectingSink(harness.CollectingSink):
     async def emit(
         self, events: Sequence[events_pb2.Event], checkpoint: Checkpoint | None = None
     ) -> None:
-        assert checkpoint is None
-        self.events.extend(events)
-        self.batch_sizes.append(len(events))
+        assert checkpoint is None  # process events are live: nothing to resume from
+        await super().emit(events, checkpoint)
 
     def of(self, pid: int) -> list[events_pb2.Event]:
         return [e for e in self.events if e.process.pid == pid]
@@ -68,32 +62,6 @@ class ScriptedConnector(ProcConnector):
 class RefusingConnector(ProcConnector):
     def open(self) -> None:
         raise ProcConnectorError("permission denied (needs root / CAP_NET_ADMIN)")
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
-
-
-def context(clock: Callable[[], int] = lambda: CLOCK_NS) -> SourceContext:
-    return SourceContext(agent_id="agent-1", host="web1", clock_ns=clock)
-
-
-@asynccontextmanager
-async def running(
-    source: ProcessSource, sink: CollectingSink, ctx: SourceContext | None = None
-) -> AsyncIterator[asyncio.Task[None]]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(source.run(ctx or context(), sink, stop))
-    try:
-        yield task
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=10)
 
 
 def fixture_source(

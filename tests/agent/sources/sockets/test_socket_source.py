@@ -6,35 +6,24 @@ import asyncio
 import ipaddress
 import os
 import socket
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from agent.sources.base import Checkpoint, SourceContext
+from agent.sources.base import SourceContext
 from agent.sources.sockets import SocketConfig, SocketSource
 from canhgac.errors import SourceUnavailableError
 from canhgac.fields import event_fields
 from canhgac.v1 import events_pb2
+from tests.agent.sources.harness import CLOCK_NS, CollectingSink, wait_until
 
-CLOCK_NS = 1_795_350_000_000_000_000
 HEADER = (
     "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt"
     "   uid  timeout inode\n"
 )
 STATES = {"ESTABLISHED": 1, "SYN_SENT": 2, "TIME_WAIT": 6, "CLOSE": 7, "LISTEN": 10}
-
-
-class CollectingSink:
-    def __init__(self) -> None:
-        self.events: list[events_pb2.Event] = []
-
-    async def emit(
-        self, events: Sequence[events_pb2.Event], checkpoint: Checkpoint | None = None
-    ) -> None:
-        self.events.extend(events)
 
 
 def ctx() -> SourceContext:
@@ -273,15 +262,6 @@ def test_config_ranges() -> None:
     for bad in ({"poll_interval_ms": 999}, {"poll_interval_ms": 600_001}, {"nope": 1}):
         with pytest.raises(ValidationError):
             SocketConfig.model_validate(bad)
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 async def test_run_emits_through_the_sink(proc: FakeProc) -> None:
