@@ -1,6 +1,9 @@
 """The syslog envelope of an auth-log line: timestamp, host, program[pid], message.
 
-Two timestamp styles occur in files written by rsyslog and syslog-ng:
+Three line formats occur in files written by rsyslog and syslog-ng: the traditional one with
+two timestamp styles, and RFC 5424 (`<PRI>1 TIMESTAMP HOST APP PROCID MSGID [SD] MSG`, rsyslog's
+RSYSLOG_SyslogProtocol23Format; structured data is skipped, a nil host "-" falls back to the
+agent's host name). The timestamp styles:
 * RFC 3164, `Nov 22 12:27:47`, without year or zone: the zone is the injected one (default:
   the host's local zone) and the year is the latest one that does not put the line in the
   future, so a December line read in January belongs to last year.
@@ -29,6 +32,13 @@ _RFC3164 = re.compile(
 _ISO = re.compile(
     r"(?P<y>\d{4})-(?P<mo>\d\d)-(?P<d>\d\d)T(?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d)"
     r"(?:\.(?P<frac>\d{1,9}))?(?P<tz>Z|[+-]\d\d:?\d\d)? (?P<host>\S+) (?P<rest>.*)",
+    re.DOTALL,
+)
+# RFC 5424 ("<PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG"), as rsyslog's
+# RSYSLOG_SyslogProtocol23Format writes it to files; the PRI part may be left out. "-" is nil.
+_RFC5424 = re.compile(
+    r"(?:<\d{1,3}>)?1 (?P<ts>\S+) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) (?P<msgid>\S+) "
+    r"(?P<rest>.*)",
     re.DOTALL,
 )
 _TAG = re.compile(r"(?P<prog>[^\s\[\]:]+)(?:\[(?P<pid>\d+)\])?: ?(?P<msg>.*)", re.DOTALL)
@@ -64,6 +74,8 @@ class SyslogEnvelopeParser:
         self._tz = tz
 
     def parse(self, line: str) -> SyslogLine:
+        if m := _RFC5424.fullmatch(line):
+            return self._rfc5424(m)
         if m := _ISO.fullmatch(line):
             time_ns = self._iso_ns(m)
         elif m := _RFC3164.fullmatch(line):
@@ -81,6 +93,27 @@ class SyslogEnvelopeParser:
             host=m["host"],
             program=tag["prog"],
             pid=int(tag["pid"]) if tag["pid"] else 0,
+            message=message.strip(),
+            repeat_count=repeat,
+        )
+
+    def _rfc5424(self, m: re.Match[str]) -> SyslogLine:
+        ts = _ISO.fullmatch(f"{m['ts']} - -")
+        if ts is None:
+            raise EnvelopeError("bad_timestamp")
+        # RFC 5424 allows a BOM before a UTF-8 message.
+        message = _skip_structured_data(m["rest"]).removeprefix("\ufeff")
+        if m["app"] == "-":
+            raise EnvelopeError("not_syslog")
+        procid = m["procid"]
+        repeat = 0
+        if folded := _REPEATED.fullmatch(message):
+            message, repeat = folded["msg"], int(folded["n"])
+        return SyslogLine(
+            time_ns=self._iso_ns(ts),
+            host="" if m["host"] == "-" else m["host"],
+            program=m["app"],
+            pid=int(procid) if procid.isdigit() else 0,
             message=message.strip(),
             repeat_count=repeat,
         )
@@ -117,6 +150,34 @@ class SyslogEnvelopeParser:
             if dt <= now + _FUTURE_SLACK:
                 return _epoch_seconds(dt) * _NS
         raise EnvelopeError("bad_timestamp")
+
+
+def _skip_structured_data(rest: str) -> str:
+    """The message after RFC 5424 structured data: "-" or one or more [id param="v"] elements,
+    where a value may hold an escaped \\] or \\"."""
+    if rest.startswith("- ") or rest == "-":
+        return rest[2:]
+    i, n = 0, len(rest)
+    if not rest.startswith("["):
+        raise EnvelopeError("bad_structured_data")
+    while i < n and rest[i] == "[":
+        i += 1
+        in_value = False
+        while i < n:
+            c = rest[i]
+            if c == "\\" and in_value:
+                i += 2
+                continue
+            if c == '"':
+                in_value = not in_value
+            elif c == "]" and not in_value:
+                break
+            i += 1
+        if i >= n:
+            raise EnvelopeError("bad_structured_data")
+        i += 1
+    message = rest[i:]
+    return message[1:] if message.startswith(" ") else message
 
 
 def _epoch_seconds(dt: datetime) -> int:

@@ -459,8 +459,8 @@ SHAPES = [
 ]  # fmt: skip
 
 
-def test_the_table_covers_at_least_forty_distinct_shapes() -> None:
-    assert len({shape.line for shape in SHAPES}) >= 40
+def test_the_table_covers_at_least_sixty_distinct_shapes() -> None:
+    assert len({shape.line for shape in SHAPES}) >= 60
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: s.line[len(H) + 1 :][:60])
@@ -515,6 +515,54 @@ def test_message_repeated_with_a_bracket_inside() -> None:
         "admin",
         2,
     )
+
+
+# --- RFC 5424 lines ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "host", "pid"),
+    [
+        (
+            "<86>1 2026-11-22T19:27:47.123456+07:00 web1 sshd 4242 - - "
+            "Failed password for root from 203.0.113.7 port 5123 ssh2",
+            "web1",
+            4242,
+        ),
+        (  # no PRI, structured data with an escaped bracket inside a value
+            '1 2026-11-22T12:27:47.123456Z web1 sshd 4242 auth [meta sequenceId="7" x="a\\]b"]'
+            '[origin ip="10.0.0.1"] Failed password for root from 203.0.113.7 port 5123 ssh2',
+            "web1",
+            4242,
+        ),
+        (  # nil host and a BOM before the message
+            "<38>1 2026-11-22T12:27:47.123456Z - sshd - - - \ufeff"
+            "Failed password for root from 203.0.113.7 port 5123 ssh2",
+            "fallback",
+            0,
+        ),
+    ],
+)
+def test_rfc5424_lines(line: str, host: str, pid: int) -> None:
+    event = parse_event(line)
+    assert event.action == "ssh_login"
+    assert event.auth.source_ip == "203.0.113.7"
+    assert event.auth.source_port == 5123
+    assert event.host == host
+    assert event.auth.process_pid == pid
+    assert event.time_ns == 1_795_350_467_123_456_000  # 2026-11-22T12:27:47.123456Z
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ('<86>1 2026-11-22T19:27:47Z web1 sshd 1 - [unterminated x="1" msg', "bad_structured_data"),
+        ("<86>1 22/11/2026 web1 sshd 1 - - Failed password for root", "bad_timestamp"),
+        ("<86>1 2026-11-22T19:27:47Z web1 - 1 - - hello", "not_syslog"),
+    ],
+)
+def test_rfc5424_lines_that_are_counted_not_parsed(line: str, reason: str) -> None:
+    assert make_parser().parse(line) == Skipped(reason)
 
 
 # --- timestamps -------------------------------------------------------------------------------
