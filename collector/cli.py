@@ -18,6 +18,7 @@ from canhgac.errors import CanhGacError, StorageError
 from canhgac.logs import setup_logging
 from canhgac.v1 import events_pb2
 from collector import config as cfgmod
+from collector.detection.cli import add_rules_commands
 from collector.detection.worker import SEVERITY_NAMES
 from collector.enroll.cli import add_agent_revoke, add_token_commands
 from collector.storage.base import StoredAlert
@@ -201,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     ag.set_defaults(fn=cmd_agents_list)
     add_agent_revoke(agents, with_config)
     add_token_commands(sub, with_config)
+    add_rules_commands(sub, with_config)
     return p
 
 

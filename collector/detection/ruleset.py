@@ -1,6 +1,7 @@
 """Reading Sigma rule files: every file on its own, so one broken file costs only itself.
 
-`read_rule_files()` walks the given files and directories (recursively, `*.yml` and `*.yaml`),
+`read_rule_files()` walks the given files and directories (recursively, `*.yml` and `*.yaml`,
+except the golden event files `*.golden.yml` beside the rules),
 parses each with pySigma and returns the rules that parsed cleanly plus one RuleLoadError per
 problem (unreadable file, YAML syntax error with its line, Sigma schema error, duplicate id).
 Cross-file work (references from correlations to base rules) is left to the engine.
@@ -23,6 +24,8 @@ from sigma.rule import SigmaRule, SigmaRuleBase
 from collector.detection.base import RuleLoadError
 
 RULE_SUFFIXES: Final[frozenset[str]] = frozenset({".yml", ".yaml"})
+# A rule file's golden events (`NAME.golden.yml`, see goldens.py) sit beside it: not rules.
+GOLDEN_SUFFIXES: Final[tuple[str, ...]] = (".golden.yml", ".golden.yaml")
 
 # pySigma reports most schema problems as SigmaError but lets plain Python errors escape on some
 # malformed values (a detection that is a number, a tag that is a list ...). A broken file must
@@ -60,7 +63,13 @@ def find_rule_files(paths: Iterable[Path | str]) -> tuple[list[Path], list[RuleL
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.suffix in RULE_SUFFIXES))
+            files.extend(
+                sorted(
+                    p
+                    for p in path.rglob("*")
+                    if p.suffix in RULE_SUFFIXES and not p.name.endswith(GOLDEN_SUFFIXES)
+                )
+            )
         elif path.is_file():
             files.append(path)
         else:
