@@ -58,6 +58,13 @@ _TCP_FLAGS: Final[tuple[tuple[int, str], ...]] = (
 )
 _PROBE_KINDS: Final[tuple[str, ...]] = ("syn", "fin", "null", "xmas", "ack")
 
+# argv by position (`canhgac.process.argv.0` is argv[0]), for rules that name one argument, as
+# auditd's EXECVE a0, a1 ... do. Only the first ARGV_POSITIONS are exposed; every one is in
+# `process.args` too.
+ARGV_PATH_PREFIX: Final = "canhgac.process.argv."
+ARGV_POSITIONS: Final = 16
+_ARGV_PATHS: Final[tuple[str, ...]] = tuple(f"{ARGV_PATH_PREFIX}{i}" for i in range(ARGV_POSITIONS))
+
 # Straight copies: (dotted path, proto attribute). Emitted when the value is truthy.
 _COPIES: Final[Mapping[str, tuple[tuple[str, str], ...]]] = {
     "process": (
@@ -178,7 +185,11 @@ _COPIES: Final[Mapping[str, tuple[tuple[str, str], ...]]] = {
 
 def _process_extra(ev: events_pb2.Event, p: Any, out: Fields) -> None:
     if p.args:
-        out["process.args"] = list(p.args)
+        args = list(p.args)
+        out["process.args"] = args
+        for path, arg in zip(_ARGV_PATHS, args, strict=False):
+            if arg:
+                out[path] = arg
     # Rules name programs far more often than paths; derive the name when the agent had none.
     name = p.name or (posixpath.basename(p.executable) if p.executable else "")
     if name:
@@ -319,6 +330,7 @@ _DERIVED: Final[Mapping[str, tuple[str, ...]]] = {
         "process.parent.name",
         "user.id",
         "process.exit_code",
+        *_ARGV_PATHS,
     ),
     "auth": ("canhgac.auth.user_invalid",),
     "file": (

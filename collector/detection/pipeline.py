@@ -1,37 +1,53 @@
 """The pySigma processing pipeline that puts Sigma rules onto Canh Gác's field vocabulary.
 
-Three jobs, each a ProcessingItem:
+Its processing items, in order:
 
-* Reject rules for products we do not observe (a `product: windows` rule cannot match a Linux
-  agent's events, and its field names would only produce confusing "unknown field" errors).
-* Turn a log source into conditions on our events: `product: linux, service: sshd` becomes
-  `event.category: authentication`, `category: process_creation` becomes
-  `event.category: process, event.type: start` ... (LOGSOURCE_CONDITIONS).
-* Rename Sigma taxonomy field names (`Image`, `CommandLine` ...) to dotted paths
-  (SIGMA_FIELD_MAPPING). Names not in the table, such as our own `process.executable`, pass
-  through unchanged. Keyword (field-less) detections become substring searches over
-  KEYWORD_FIELDS, the raw record and the command line.
+* Refuse a rule whose log source our events cannot answer (`product: windows`, a device log
+  such as `product: cisco`, a Zeek log other than dns, a Linux service log the agent does not
+  collect): a rule that could never match is reported with the reason, never run silently.
+* Rewrite auditd record types (`type: EXECVE` ...) into conditions on our events (AUDITD_TYPES),
+  and Sysmon's `Initiated` into `network.direction`.
+* Turn each log source into conditions on our events (LOGSOURCES): `product: linux,
+  service: sshd` becomes `event.category: authentication`, `category: process_creation`
+  becomes `event.category: process, event.type: start` ...
+* Rename field names (`Image`, `CommandLine`, auditd's `a0`, DNS `query` ...) to dotted paths,
+  with a table per log source where the same name means different things (SIGMA_FIELD_MAPPING
+  for all rules). Names not in a table, such as our own `process.executable`, pass through
+  unchanged; the compiler refuses any that is not in the vocabulary. Keyword (field-less)
+  detections become substring searches over KEYWORD_FIELDS.
 
 The event categories and types used here are ECS values; the agent's sources must emit the same
-ones (authentication, process/start, network, file) for these log sources to match.
+ones (authentication, iam, process/start, network/connection, file) for these log sources to
+match. Every mapping says what our events really carry; where they do not carry what a rule
+asks (auditd syscall names and keys, firewall verdicts, Zeek SMB logs ...) the rule is refused.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Final
 
+from sigma.conditions import ConditionOR
 from sigma.correlations import SigmaCorrelationRule
-from sigma.processing.conditions import LogsourceCondition, RuleProcessingCondition
+from sigma.exceptions import SigmaTransformationError
+from sigma.processing.conditions import LogsourceCondition
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations import (
     AddConditionTransformation,
     FieldMappingTransformation,
-    RuleFailureTransformation,
 )
-from sigma.rule import SigmaRule
+from sigma.processing.transformations.base import (
+    DetectionItemTransformation,
+    PreprocessingTransformation,
+)
+from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaLogSource, SigmaRule
+from sigma.types import SigmaBool, SigmaString, SigmaType
 
-SUPPORTED_PRODUCTS: Final[frozenset[str]] = frozenset({"linux"})
+from canhgac.fields import ARGV_PATH_PREFIX, ARGV_POSITIONS
+
+SUPPORTED_PRODUCTS: Final[frozenset[str]] = frozenset({"linux", "zeek"})
 
 # Where a Sigma keyword search looks: the raw record, then the command line of process events.
 KEYWORD_FIELDS: Final[tuple[str, ...]] = ("event.original", "process.command_line")
@@ -56,61 +72,251 @@ SIGMA_FIELD_MAPPING: Final[dict[str, str]] = {
     "QueryName": "dns.question.name",
 }
 
+# auditd EXECVE/SYSCALL record fields. a0, a1 ... are argv positions of an EXECVE record.
+AUDITD_FIELD_MAPPING: Final[dict[str, str]] = {
+    "exe": "process.executable",
+    "comm": "process.name",
+    "cwd": "process.working_directory",
+    **{f"a{i}": f"{ARGV_PATH_PREFIX}{i}" for i in range(ARGV_POSITIONS)},
+}
+
+# Sigma's dns taxonomy and Zeek's dns.log.
+DNS_FIELD_MAPPING: Final[dict[str, str]] = {
+    "query": "dns.question.name",
+    "answer": "dns.answers.data",
+    "answers": "dns.answers.data",
+    "record_type": "dns.question.type",
+    "qtype_name": "dns.question.type",
+    "rcode_name": "dns.response_code",
+    "id.orig_h": "source.ip",
+    "id.orig_p": "source.port",
+    "id.resp_h": "destination.ip",
+    "id.resp_p": "destination.port",
+}
+
+# Sigma's firewall taxonomy: the addresses of the connection a firewall saw.
+FIREWALL_FIELD_MAPPING: Final[dict[str, str]] = {
+    "src_ip": "source.ip",
+    "src_port": "source.port",
+    "dst_ip": "destination.ip",
+    "dst_port": "destination.port",
+}
+
+Conditions = Mapping[str, str | list[str]]
+
+PROCESS_START: Final[Conditions] = {"event.category": "process", "event.type": "start"}
+CONNECTION: Final[Conditions] = {"event.category": "network", "event.type": "connection"}
+DNS_MESSAGE: Final[Conditions] = {"event.category": "network", "dns.type": ["query", "answer"]}
+
 
 @dataclass(frozen=True)
-class LogsourceConditions:
-    """Conditions on our events that stand for one Sigma log source."""
+class LogsourceMapping:
+    """One Sigma log source we can answer: the conditions it adds and the field names it uses.
+
+    `product` None matches any product (a `category: dns` rule with or without one).
+    """
 
     product: str | None
     service: str | None
     category: str | None
-    conditions: dict[str, str]
+    conditions: Conditions
+    fields: Mapping[str, str] = field(default_factory=dict)
+
+    def covers(self, logsource: SigmaLogSource) -> bool:
+        return (
+            (self.product is None or self.product == logsource.product)
+            and self.service == logsource.service
+            and self.category == logsource.category
+        )
+
+    @property
+    def name(self) -> str:
+        return "_".join(p for p in (self.product, self.service, self.category) if p)
 
 
-LOGSOURCE_CONDITIONS: Final[tuple[LogsourceConditions, ...]] = (
-    LogsourceConditions("linux", "sshd", None, {"event.category": "authentication"}),
-    LogsourceConditions("linux", "auth", None, {"event.category": "authentication"}),
-    LogsourceConditions(
-        "linux", None, "process_creation", {"event.category": "process", "event.type": "start"}
+LOGSOURCES: Final[tuple[LogsourceMapping, ...]] = (
+    LogsourceMapping("linux", "sshd", None, {"event.category": "authentication"}),
+    LogsourceMapping("linux", "auth", None, {"event.category": "authentication"}),
+    LogsourceMapping(
+        "linux", "sudo", None, {"event.category": "authentication", "process.name": "sudo"}
     ),
-    LogsourceConditions("linux", None, "network_connection", {"event.category": "network"}),
-    LogsourceConditions("linux", None, "file_event", {"event.category": "file"}),
+    # auditd records name their kind in the detection (`type`), see AUDITD_TYPES.
+    LogsourceMapping("linux", "auditd", None, {}, AUDITD_FIELD_MAPPING),
+    LogsourceMapping(None, None, "process_creation", PROCESS_START),
+    LogsourceMapping(None, None, "network_connection", CONNECTION),
+    # Sysmon's file_event is a file created or overwritten (a rename creates the new name).
+    LogsourceMapping(
+        None,
+        None,
+        "file_event",
+        {"event.category": "file", "event.action": ["created", "modified", "renamed"]},
+    ),
+    LogsourceMapping(
+        None, None, "file_delete", {"event.category": "file", "event.type": "deletion"}
+    ),
+    LogsourceMapping(None, None, "dns", DNS_MESSAGE, DNS_FIELD_MAPPING),
+    LogsourceMapping("zeek", "dns", None, DNS_MESSAGE, DNS_FIELD_MAPPING),
+    LogsourceMapping(None, None, "firewall", CONNECTION, FIREWALL_FIELD_MAPPING),
 )
+# The name earlier versions exported.
+LOGSOURCE_CONDITIONS: Final = LOGSOURCES
+
+# auditd record type -> the conditions on our events that observe the same thing. A SYSCALL
+# record is answered by the start of the program that made the call: only its identity (exe,
+# comm) can be asked, never the call's name, arguments or audit key (not observed).
+AUDITD_TYPES: Final[Mapping[str, Conditions]] = {
+    "EXECVE": PROCESS_START,
+    "SYSCALL": PROCESS_START,
+    "ADD_USER": {"event.category": "iam", "event.action": "user_created"},
+    "DEL_USER": {"event.category": "iam", "event.action": "user_deleted"},
+    "ADD_GROUP": {"event.category": "iam", "event.action": "group_created"},
+    "DEL_GROUP": {"event.category": "iam", "event.action": "group_deleted"},
+}
+_AUDITD_ARGUMENT: Final = re.compile(r"a\d+")
+
+# Sysmon `Initiated`: true when the process opened the connection.
+INITIATED_DIRECTIONS: Final[Mapping[str, str]] = {"true": "outbound", "false": "inbound"}
+
+
+def unmapped_reason(logsource: SigmaLogSource) -> str | None:
+    """Why no event of ours can answer `logsource`, None when one can."""
+    product, service, category = logsource.product, logsource.service, logsource.category
+    if product is not None and product not in SUPPORTED_PRODUCTS:
+        supported = ", ".join(sorted(SUPPORTED_PRODUCTS))
+        return f"log source product is not supported: {product} (supported: {supported})"
+    if service is None and category is None:
+        return None
+    if any(ls.covers(logsource) for ls in LOGSOURCES):
+        return None
+    if product is None and service is None:
+        return None  # a category of our own (`category: custom`): the detection says it all
+    parts = [f"{k}={v}" for k, v in (("product", product), ("service", service)) if v]
+    parts += [f"category={category}"] if category else []
+    return "logsource not mapped: " + " ".join(parts)
 
 
 @dataclass
-class ForeignProductCondition(RuleProcessingCondition):
-    """Matches base rules whose log source names a product we do not observe."""
+class UnmappedLogsourceTransformation(PreprocessingTransformation):
+    """Refuses a base rule whose log source no event of ours answers (unmapped_reason)."""
 
-    def match(self, rule: SigmaRule | SigmaCorrelationRule) -> bool:
-        if not isinstance(rule, SigmaRule):
-            return False
-        product = rule.logsource.product
-        return product is not None and product not in SUPPORTED_PRODUCTS
+    def apply(self, rule: SigmaRule | SigmaCorrelationRule) -> None:
+        super().apply(rule)
+        if isinstance(rule, SigmaRule):
+            reason = unmapped_reason(rule.logsource)
+            if reason is not None:
+                raise SigmaTransformationError(reason, source=rule.source)
+
+
+def _conditions_detection(conditions: Conditions) -> SigmaDetection:
+    items: list[SigmaDetectionItem | SigmaDetection] = []
+    for name, value in conditions.items():
+        values: list[SigmaType] = [
+            SigmaString(v) for v in (value if isinstance(value, list) else [value])
+        ]
+        items.append(SigmaDetectionItem(name, [], values))
+    return SigmaDetection(items)
+
+
+@dataclass
+class AuditdRecordTypeTransformation(DetectionItemTransformation):
+    """Replaces auditd's `type: <record type>` with the conditions of AUDITD_TYPES.
+
+    A record type we do not observe (PATH, TTY, SERVICE_STOP ...) refuses the rule, as does a
+    SYSCALL selection that asks for the call's arguments (a0 ... are argv only for EXECVE).
+    """
+
+    def apply_detection(self, detection: SigmaDetection) -> None:
+        names = {i.field for i in detection.detection_items if isinstance(i, SigmaDetectionItem)}
+        for item in detection.detection_items:
+            if not (isinstance(item, SigmaDetectionItem) and item.field == "type"):
+                continue
+            types = {str(v).upper() for v in item.value}
+            arguments = sorted(n for n in names if n and _AUDITD_ARGUMENT.fullmatch(n))
+            if "SYSCALL" in types and arguments:
+                raise SigmaTransformationError(
+                    f"auditd SYSCALL arguments ({', '.join(arguments)}) are not observed",
+                    source=item.source,
+                )
+        super().apply_detection(detection)
+
+    def apply_detection_item(self, detection_item: SigmaDetectionItem) -> SigmaDetection | None:
+        if detection_item.field != "type":
+            return None
+        if detection_item.modifiers:
+            raise SigmaTransformationError(
+                "auditd record type with modifiers is unsupported", source=detection_item.source
+            )
+        alternatives: list[SigmaDetectionItem | SigmaDetection] = []
+        for value in detection_item.value:
+            record = str(value).upper()
+            conditions = AUDITD_TYPES.get(record)
+            if conditions is None:
+                raise SigmaTransformationError(
+                    f"auditd record type '{record}' is not observed (observed: "
+                    + ", ".join(AUDITD_TYPES)
+                    + ")",
+                    source=detection_item.source,
+                )
+            alternatives.append(_conditions_detection(conditions))
+        if len(alternatives) == 1:
+            return alternatives[0]  # type: ignore[return-value]
+        return SigmaDetection(alternatives, item_linking=ConditionOR)
+
+
+@dataclass
+class InitiatedTransformation(DetectionItemTransformation):
+    """Sysmon's `Initiated: true/false` as `network.direction: outbound/inbound`."""
+
+    def apply_detection_item(self, detection_item: SigmaDetectionItem) -> SigmaDetectionItem | None:
+        if detection_item.field != "Initiated":
+            return None
+        directions: list[SigmaType] = []
+        for value in detection_item.value:
+            key = (
+                ("true" if value.boolean else "false")
+                if isinstance(value, SigmaBool)
+                else str(value).lower()
+            )
+            direction = INITIATED_DIRECTIONS.get(key)
+            if direction is None or detection_item.modifiers:
+                raise SigmaTransformationError(
+                    f"Initiated must be true or false, not '{value}'", source=detection_item.source
+                )
+            directions.append(SigmaString(direction))
+        return SigmaDetectionItem("network.direction", [], directions)
 
 
 def canhgac_pipeline() -> ProcessingPipeline:
     """A fresh pipeline (pySigma items remember their pipeline, so never share one)."""
+    auditd = LogsourceCondition(product="linux", service="auditd")
     items: list[ProcessingItem] = [
+        ProcessingItem(UnmappedLogsourceTransformation(), identifier="canhgac_logsource_gate"),
         ProcessingItem(
-            RuleFailureTransformation(
-                "log source product is not supported (supported: "
-                + ", ".join(sorted(SUPPORTED_PRODUCTS))
-                + ")"
-            ),
-            rule_conditions=[ForeignProductCondition()],
-            identifier="canhgac_foreign_product",
-        )
+            AuditdRecordTypeTransformation(),
+            rule_conditions=[auditd],
+            identifier="canhgac_auditd_record_type",
+        ),
+        ProcessingItem(InitiatedTransformation(), identifier="canhgac_initiated"),
     ]
-    for ls in LOGSOURCE_CONDITIONS:
-        name = ls.service or ls.category or "any"
-        items.append(
-            ProcessingItem(
-                AddConditionTransformation(dict(ls.conditions)),
-                rule_conditions=[LogsourceCondition(ls.category, ls.product, ls.service)],
-                identifier=f"canhgac_logsource_{ls.product}_{name}",
+    for ls in LOGSOURCES:
+        condition = LogsourceCondition(ls.category, ls.product, ls.service)
+        if ls.conditions:
+            items.append(
+                ProcessingItem(
+                    AddConditionTransformation(dict(ls.conditions)),
+                    rule_conditions=[condition],
+                    identifier=f"canhgac_logsource_{ls.name}",
+                )
             )
-        )
+        if ls.fields:
+            names: dict[str | None, str | list[str]] = dict(ls.fields.items())
+            items.append(
+                ProcessingItem(
+                    FieldMappingTransformation(names),
+                    rule_conditions=[LogsourceCondition(ls.category, ls.product, ls.service)],
+                    identifier=f"canhgac_field_names_{ls.name}",
+                )
+            )
     mapping: dict[str | None, str | list[str]] = {None: list(KEYWORD_FIELDS)}
     mapping.update(SIGMA_FIELD_MAPPING)
     items.append(

@@ -95,6 +95,9 @@ def test_process_start() -> None:
         "process.name": "curl",  # derived from the executable when the agent sent no name
         "process.command_line": "curl -s http://x",
         "process.args": ["curl", "-s", "http://x"],
+        "canhgac.process.argv.0": "curl",  # argv by position, for auditd's a0, a1 ...
+        "canhgac.process.argv.1": "-s",
+        "canhgac.process.argv.2": "http://x",
         "user.name": "root",
         "user.id": 0,  # root's uid is 0: kept because the user name says it is set
         "process.working_directory": "/root",
@@ -474,7 +477,8 @@ def _full_events() -> list[pb.Event]:
     """Events with every field set, in every variant that changes which paths appear."""
     every = {
         "process": pb.ProcessEvent(
-            pid=1, ppid=1, executable="/a", command_line="a", args=["a"], user="u", uid=1,
+            pid=1, ppid=1, executable="/a", command_line="a", user="u", uid=1,
+            args=["a"] * fields.ARGV_POSITIONS,
             cwd="/", start_time_ns=1, parent_executable="/b", parent_command_line="b",
             exit_code=1, end_time_ns=1, name="a",
         ),

@@ -1,0 +1,158 @@
+"""Which rules can an event possibly match? An index on cheap, discriminating field values.
+
+For every base rule, `anchors()` works out from its condition tree a set of *anchors*: a field
+with a literal, such that whenever the rule matches, at least one anchor holds for the event,
+either as the field's whole value (`exact`) or as a substring of it. An AND needs only the
+anchors of one of its parts (the most selective is chosen), an OR needs those of all its
+parts, and a NOT, a regular expression, a CIDR, a comparison or an existence test gives none:
+a rule without anchors is evaluated on every event of its category.
+
+`RuleIndex.candidates(fields)` then looks an event's values up: a dict per field for exact
+anchors, one Aho-Corasick automaton per field for substrings, both on lower-cased text. The
+result is a superset of the rules that match (the full predicate still decides), in the order
+the rules were given, so alerts come out in the same order as without the index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Generic, TypeVar
+
+import ahocorasick
+from sigma.conditions import (
+    ConditionAND,
+    ConditionFieldEqualsValueExpression,
+    ConditionNOT,
+    ConditionOR,
+)
+from sigma.types import SigmaExpansion, SigmaNumber, SigmaString
+
+from collector.detection.matchers import text
+
+T = TypeVar("T")
+
+# Too common to narrow anything down: every event of a category bucket has these.
+_WEAK_FIELDS: Final = frozenset({"event.category", "event.type", "event.outcome", "event.module"})
+# A substring shorter than this matches too much to be worth an automaton hit.
+MIN_SUBSTRING: Final = 3
+
+
+@dataclass(frozen=True)
+class Anchor:
+    field: str
+    literal: str  # lower-case text
+    exact: bool  # the whole value (True) or a substring of it (False)
+
+
+Anchors = frozenset[Anchor]
+
+
+def anchors(node: object) -> Anchors | None:
+    """Anchors of a (pipeline-processed) Sigma condition node, None when none are known."""
+    if isinstance(node, ConditionOR):
+        union: set[Anchor] = set()
+        for arg in node.args:
+            sub = anchors(arg)
+            if sub is None:
+                return None
+            union |= sub
+        return frozenset(union)
+    if isinstance(node, ConditionAND):
+        options = [a for a in (anchors(arg) for arg in node.args) if a is not None]
+        return min(options, key=_cost) if options else None
+    if isinstance(node, ConditionNOT):
+        return None
+    if isinstance(node, ConditionFieldEqualsValueExpression):
+        return _leaf(node.field, node.value)
+    return None
+
+
+def _leaf(field: str, value: object) -> Anchors | None:
+    if isinstance(value, SigmaExpansion):  # base64offset, windash: any of the variants
+        union: set[Anchor] = set()
+        for variant in value.values:
+            sub = _leaf(field, variant)
+            if sub is None:
+                return None
+            union |= sub
+        return frozenset(union)
+    if isinstance(value, SigmaNumber):
+        return frozenset({Anchor(field, str(value.number).lower(), True)})
+    if not isinstance(value, SigmaString):
+        return None
+    parts = value.s
+    if all(isinstance(p, str) for p in parts):
+        return frozenset({Anchor(field, "".join(parts).lower(), True)})  # type: ignore[arg-type]
+    chunks = [p for p in parts if isinstance(p, str)]
+    longest = max(chunks, key=len, default="")
+    if len(longest) < MIN_SUBSTRING:
+        return None
+    return frozenset({Anchor(field, longest.lower(), False)})
+
+
+def _cost(option: Anchors) -> tuple[int, int, int]:
+    """Lower is more selective: strong fields first, then fewer anchors, longer literals."""
+    weak = sum(a.field in _WEAK_FIELDS for a in option)
+    shortest = min((len(a.literal) for a in option), default=0)
+    return (weak, len(option), -shortest)
+
+
+class RuleIndex(Generic[T]):
+    """Rules of one category bucket, indexed by their anchors (see the module docstring)."""
+
+    def __init__(self, rules: Sequence[T], anchors_of: Callable[[T], Anchors | None]) -> None:
+        self._rules = tuple(rules)
+        self._always: list[int] = []
+        exact: dict[str, dict[str, list[int]]] = {}
+        substrings: dict[str, dict[str, list[int]]] = {}
+        for position, rule in enumerate(self._rules):
+            found = anchors_of(rule)
+            if not found or any(a.field in _WEAK_FIELDS for a in found):
+                self._always.append(position)
+                continue
+            for a in found:
+                table = exact if a.exact else substrings
+                table.setdefault(a.field, {}).setdefault(a.literal, []).append(position)
+        self._exact = {f: {k: tuple(v) for k, v in t.items()} for f, t in exact.items()}
+        self._automata = {f: _automaton(t) for f, t in substrings.items()}
+        self._fields = tuple(sorted(set(self._exact) | set(self._automata)))
+        self.indexed = len(self._rules) - len(self._always)
+
+    def __len__(self) -> int:
+        return len(self._rules)
+
+    def candidates(self, fields: Mapping[str, Any]) -> Sequence[T]:
+        if not self._fields:
+            return self._rules
+        hits: set[int] = set(self._always)
+        for name in self._fields:
+            value = fields.get(name)
+            if value is None:
+                continue
+            for folded in _texts(value):
+                table = self._exact.get(name)
+                if table is not None and (found := table.get(folded)) is not None:
+                    hits.update(found)
+                automaton = self._automata.get(name)
+                if automaton is not None:
+                    for _, positions in automaton.iter(folded):
+                        hits.update(positions)
+        rules = self._rules
+        return [rules[i] for i in sorted(hits)]
+
+
+def _automaton(table: Mapping[str, list[int]]) -> Any:
+    automaton = ahocorasick.Automaton()
+    for literal, positions in table.items():
+        automaton.add_word(literal, tuple(positions))
+    automaton.make_automaton()
+    return automaton
+
+
+def _texts(value: Any) -> Iterable[str]:
+    if type(value) is str:
+        return (value.lower(),)
+    if type(value) is list:
+        return [text(v).lower() for v in value]
+    return (text(value).lower(),)

@@ -1,0 +1,133 @@
+"""The rule index never hides a rule that matches (property), and does narrow the candidates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sigma.rule import SigmaRule
+
+from collector.detection.compiler import compile_rule
+from collector.detection.index import Anchor, RuleIndex, anchors
+from collector.detection.pipeline import canhgac_pipeline
+
+FIELDS = ["process.command_line", "process.executable", "user.name", "destination.port"]
+ALPHABET = "abc/-"
+MODIFIERS = ["", "|contains", "|startswith", "|endswith", "|contains|all", "|re"]
+
+
+def sigma_rule(detection: dict[str, Any], condition: str) -> tuple[SigmaRule, Any]:
+    rule = SigmaRule.from_dict(
+        {
+            "title": "generated",
+            "logsource": {"product": "linux", "category": "process_creation"},
+            "detection": {**detection, "condition": condition},
+        }
+    )
+    canhgac_pipeline().apply(rule)
+    parsed = rule.detection.parsed_condition[0].parsed
+    return rule, parsed
+
+
+literal = st.text(ALPHABET, min_size=3, max_size=4)
+
+
+@st.composite
+def selections(draw: st.DrawFn) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for field in draw(st.lists(st.sampled_from(FIELDS[:3]), min_size=1, max_size=2, unique=True)):
+        modifier = draw(st.sampled_from(MODIFIERS))
+        values = draw(st.lists(literal, min_size=1, max_size=3))
+        if modifier == "|re":
+            values = [v.replace("/", "\\/") for v in values]
+        out[field + modifier] = values if len(values) > 1 else values[0]
+    if draw(st.booleans()):
+        out["destination.port"] = draw(st.integers(1, 3))
+    return out
+
+
+CONDITIONS = ["a", "a and b", "a or b", "a and not b", "not a", "(a or b) and not b", "1 of *"]
+
+
+@st.composite
+def rules(draw: st.DrawFn) -> tuple[dict[str, Any], str]:
+    # Plain data: pySigma draws random names while parsing, which a strategy must not do.
+    return {"a": draw(selections()), "b": draw(selections())}, draw(st.sampled_from(CONDITIONS))
+
+
+@st.composite
+def events(draw: st.DrawFn) -> dict[str, Any]:
+    fields: dict[str, Any] = {"event.category": "process", "event.type": "start"}
+    for field in FIELDS[:3]:
+        if draw(st.booleans()):
+            fields[field] = draw(st.text(ALPHABET + "ABC", min_size=3, max_size=10))
+    if draw(st.booleans()):
+        fields["destination.port"] = draw(st.integers(1, 3))
+    return fields
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(rules(), min_size=1, max_size=6), st.lists(events(), min_size=1, max_size=10))
+def test_every_matching_rule_is_a_candidate(
+    generated: list[tuple[dict[str, Any], str]], evs: list[dict[str, Any]]
+) -> None:
+    built = [sigma_rule(detection, condition) for detection, condition in generated]
+    compiled = [(compile_rule(rule).predicate, parsed) for rule, parsed in built]
+    index = RuleIndex(compiled, lambda c: anchors(c[1]))
+    for fields in evs:
+        candidates = index.candidates(fields)
+        for entry in compiled:
+            if entry[0](fields):
+                assert entry in candidates, (fields, entry[1])
+        # Candidates keep the rules' order.
+        positions = [compiled.index(c) for c in candidates]
+        assert positions == sorted(positions)
+
+
+def test_anchors_of_common_shapes() -> None:
+    _, parsed = sigma_rule(
+        {
+            "sel_img": {"Image|endswith": ["/nc", "/ncat"]},
+            "sel_cli": {"CommandLine|contains": " -e "},
+            "filter": {"ParentImage|startswith": "/usr/lib/"},
+        },
+        "sel_img and sel_cli and not filter",
+    )
+    found = anchors(parsed)
+    # The AND keeps one side: the image suffixes, or the command-line substring.
+    assert found in (
+        frozenset(
+            {
+                Anchor("process.executable", "/nc", False),
+                Anchor("process.executable", "/ncat", False),
+            }
+        ),
+        frozenset({Anchor("process.command_line", " -e ", False)}),
+    )
+    _, parsed = sigma_rule({"sel": {"DestinationPort": 4444, "User": "Root"}}, "sel")
+    assert anchors(parsed) in (
+        frozenset({Anchor("destination.port", "4444", True)}),
+        frozenset({Anchor("user.name", "root", True)}),
+    )
+    # Nothing but the category (which the category index already uses) narrows these down.
+    only_category = frozenset({Anchor("event.category", "process", True)})
+    _, parsed = sigma_rule({"sel": {"CommandLine|re": "nc.*-e"}}, "sel")
+    assert anchors(parsed) == only_category
+    _, parsed = sigma_rule({"sel": {"CommandLine|contains": "ab"}}, "not sel")
+    assert anchors(parsed) == only_category
+
+
+def test_the_index_narrows_candidates() -> None:
+    shapes = [({"s": {"Image|endswith": f"/tool{i}"}}, "s") for i in range(50)] + [
+        ({"s": {"CommandLine|re": "x.*y"}}, "s")
+    ]
+    compiled = []
+    for detection, condition in shapes:
+        rule, parsed = sigma_rule(detection, condition)
+        compiled.append((compile_rule(rule).predicate, parsed))
+    index = RuleIndex(compiled, lambda c: anchors(c[1]))
+    assert index.indexed == 50
+    hits = index.candidates({"process.executable": "/usr/bin/tool7", "event.category": "process"})
+    assert [compiled.index(c) for c in hits] == [7, 50]
+    assert [compiled.index(c) for c in index.candidates({"event.category": "process"})] == [50]
