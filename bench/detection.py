@@ -43,7 +43,8 @@ BENIGN = [
     "uname", "id", "ps", "df", "du", "find", "tar", "mysql", "mysqldump", "psql", "rsyslogd",
 ]  # fmt: skip
 BENIGN_DIRS = ["/etc/nginx/", "/var/lib/mysql/", "/home/deploy/app/", "/var/log/nginx/", "/srv/"]
-DIRS = ["/tmp/", "/dev/shm/", "/var/tmp/", "/run/user/", "/usr/local/bin/", "/opt/"]
+# Paths attackers stage files in: text the generated rules look for, never written to.
+DIRS = ["/tmp/", "/dev/shm/", "/var/tmp/", "/run/user/", "/usr/local/bin/", "/opt/"]  # noqa: S108
 # Share of events built from the suspicious vocabulary the rules look for.
 SUSPICIOUS = 0.002
 PORTS = [4444, 1337, 31337, 6667, 8081, 9001, 5555, 2222, 12345, 6666]
@@ -113,7 +114,8 @@ def make_events(n: int, rng: random.Random) -> list[events_pb2.Event]:
             ev.auth.method = "password"
         elif kind < 0.9:
             ev.category, ev.type, ev.action = "file", "change", "modified"
-            ev.file.path = f"{rng.choice(dirs)}{rng.choice(words)}.{rng.choice(['conf', 'log', 'sh'])}"
+            suffix = rng.choice(["conf", "log", "sh"])
+            ev.file.path = f"{rng.choice(dirs)}{rng.choice(words)}.{suffix}"
         else:
             ev.category, ev.type, ev.action = "network", "connection", "connection_opened"
             port = rng.choice(PORTS) if bad else rng.choice([443, 80, 53, 3306, 5432, 25])
