@@ -51,24 +51,56 @@ PORTS = [4444, 1337, 31337, 6667, 8081, 9001, 5555, 2222, 12345, 6666]
 
 
 def extra_rule(i: int, rng: random.Random) -> str:
-    """One generated rule, in one of the shapes public Linux Sigma rules take."""
-    kind = rng.choice(["process", "process", "process", "file", "network"])
+    """One generated rule, in one of the shapes public Linux Sigma rules take, in about their
+    proportions: mostly an image suffix with command-line substrings; some `all of` / `1 of`
+    selections with a filter; a few regular expressions; file and network rules."""
+    shape = rng.choices(["plain", "all_of", "one_of", "regex", "file", "network"],
+                        weights=[45, 15, 15, 5, 10, 10])[0]  # fmt: skip
     rid = uuid.UUID(int=rng.getrandbits(128), version=4)
-    head = f"title: Generated {kind} rule {i}\nid: {rid}\nstatus: experimental\nlevel: medium\n"
-    w1, w2, d = rng.choice(WORDS), rng.choice(WORDS), rng.choice(DIRS)
-    if kind == "process":
-        body = f"""logsource: {{product: linux, category: process_creation}}
-detection:
-  selection_img:
+    head = f"title: Generated {shape} rule {i}\nid: {rid}\nstatus: experimental\nlevel: medium\n"
+    w1, w2, w3, d = rng.choice(WORDS), rng.choice(WORDS), rng.choice(WORDS), rng.choice(DIRS)
+    proc = "logsource: {product: linux, category: process_creation}\ndetection:\n"
+    if shape == "plain":
+        body = (
+            proc
+            + f"""  selection:
     Image|endswith: ['/{w1}', '/{w2}']
+    CommandLine|contains: [' -{w3[0]} ', '{d}']
+  condition: selection
+"""
+        )
+    elif shape == "all_of":
+        body = (
+            proc
+            + f"""  selection_img:
+    Image|endswith: '/{w1}'
   selection_cli:
-    - CommandLine|contains|all: [' -{w2[0]}', '{d}']
-    - CommandLine|re: '{w1}.*{rng.randint(0, 999)}'
+    CommandLine|contains|all: [' -{w2[0]}', '{d}']
+  condition: all of selection_*
+"""
+        )
+    elif shape == "one_of":
+        body = (
+            proc
+            + f"""  selection_a:
+    CommandLine|contains: ['{w1} -{w2[0]}', '{d}{w1}']
+  selection_b:
+    Image|startswith: '{d}'
+    CommandLine|contains: '{w3}'
   filter:
     ParentImage|startswith: '/usr/lib/'
   condition: 1 of selection_* and not filter
 """
-    elif kind == "file":
+        )
+    elif shape == "regex":
+        body = (
+            proc
+            + f"""  selection:
+    CommandLine|re: '{w1}.*-{w2[0]}.*{rng.randint(0, 999)}'
+  condition: selection
+"""
+        )
+    elif shape == "file":
         body = f"""logsource: {{product: linux, category: file_event}}
 detection:
   selection:
@@ -109,9 +141,9 @@ def make_events(n: int, rng: random.Random) -> list[events_pb2.Event]:
         elif kind < 0.75:
             ev.category, ev.type, ev.action = "authentication", "start", "ssh_login"
             ev.outcome = rng.choice([events_pb2.OUTCOME_SUCCESS, events_pb2.OUTCOME_FAILURE])
-            ev.auth.user = rng.choice(["root", "admin", "alice", "deploy"])
+            ev.auth.user = rng.choice(["root", "admin"] if bad else ["alice", "deploy", "backup"])
             ev.auth.source_ip = f"203.0.113.{i % 200}"
-            ev.auth.method = "password"
+            ev.auth.method = "password" if bad or rng.random() < 0.2 else "publickey"
         elif kind < 0.9:
             ev.category, ev.type, ev.action = "file", "change", "modified"
             suffix = rng.choice(["conf", "log", "sh"])

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Final
 
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError
@@ -19,18 +20,32 @@ from collector.detection.base import LoadResult, Predicate, RuleLoadError
 from collector.detection.compiler import compile_rule
 from collector.detection.correlation import (
     DEFAULT_MAX_GROUPS,
-    EventCountCorrelation,
+    AnyCorrelation,
     build_correlation,
+    referenced_rules,
 )
+from collector.detection.index import Anchor, Anchors, RuleIndex, anchors
 from collector.detection.pipeline import canhgac_pipeline
 from collector.detection.ruleset import read_rule_files, reference_key, rule_id
+
+STATE_VERSION: Final = 1
 
 
 @dataclass(eq=False)
 class _Correlation:
+    rule_id: str
     template: AlertTemplate
-    state: EventCountCorrelation
+    state: AnyCorrelation
     timespan_s: int
+
+
+@dataclass
+class StateImport:
+    """What `import_state` did, by correlation rule id (for the collector's log)."""
+
+    restored: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)  # the rule changed, or unreadable state
+    unknown: list[str] = field(default_factory=list)  # no such correlation is loaded now
 
 
 @dataclass(eq=False)
@@ -39,7 +54,10 @@ class _BaseRule:
     predicate: Predicate
     categories: frozenset[str] | None
     alerts: bool  # alert per matching event (not only feeding correlations)
-    feeds: tuple[_Correlation, ...] = ()
+    # Field values one of which every matching event has (index.py); None: evaluate always.
+    anchors: Anchors | None = None
+    # The correlations this rule feeds, each with the reference key it uses for this rule.
+    feeds: tuple[tuple[_Correlation, str], ...] = ()
 
 
 class DetectionEngine:
@@ -47,7 +65,8 @@ class DetectionEngine:
 
     `load()` reads rule files and directories, compiles every rule and replaces the active set
     (correlation state starts empty); a rule that cannot be read, parsed, mapped or compiled is
-    reported in the LoadResult and skipped, never fatal. `process()` computes each event's
+    reported in the LoadResult and skipped, never fatal. `export_state()`/`import_state()` carry
+    the correlation windows across a restart. `process()` computes each event's
     fields once, evaluates only the base rules indexed under the event's `event.category` (plus
     those without a category constraint), feeds correlations and builds the alerts.
 
@@ -64,8 +83,8 @@ class DetectionEngine:
     ) -> None:
         self._clock_ns = clock_ns
         self._max_groups = max_groups
-        self._by_category: dict[str, tuple[_BaseRule, ...]] = {}
-        self._uncategorised: tuple[_BaseRule, ...] = ()
+        self._by_category: dict[str, RuleIndex[_BaseRule]] = {}
+        self._uncategorised: RuleIndex[_BaseRule] = RuleIndex((), _anchors_of)
         self._correlations: tuple[_Correlation, ...] = ()
         self._closing: tuple[_Correlation, ...] = ()  # need advance() on every event
 
@@ -82,9 +101,52 @@ class DetectionEngine:
         return engine, engine.load(paths)
 
     @property
-    def correlations(self) -> tuple[EventCountCorrelation, ...]:
+    def correlations(self) -> tuple[AnyCorrelation, ...]:
         """The live correlation states (for metrics: evictions, late, suppressed ...)."""
         return tuple(c.state for c in self._correlations)
+
+    @property
+    def correlations_by_rule(self) -> dict[str, AnyCorrelation]:
+        """The live correlation states by correlation rule id (metric labels)."""
+        return {c.rule_id: c.state for c in self._correlations}
+
+    def export_state(self) -> dict[str, Any]:
+        """Every correlation's window state, JSON-able, keyed by correlation rule id.
+
+        `{"version": 1, "correlations": {rule_id: snapshot}}`; each snapshot carries a
+        fingerprint of its rule's definition (see WindowCorrelation.snapshot).
+        """
+        return {
+            "version": STATE_VERSION,
+            "correlations": {
+                c.rule_id: c.state.snapshot() for c in self._correlations if c.rule_id
+            },
+        }
+
+    def import_state(self, data: Mapping[str, Any]) -> StateImport:
+        """Restore what `export_state` wrote, e.g. after a restart, into the loaded rules.
+
+        A rule whose definition changed since (timespan, group-by, condition ...) or whose
+        state cannot be read starts empty instead; state of rules no longer loaded is ignored.
+        Call it after `load()` and before the first `process()`.
+        """
+        result = StateImport()
+        snapshots = data.get("correlations") if data.get("version") == STATE_VERSION else None
+        if not isinstance(snapshots, Mapping):
+            result.dropped = [c.rule_id for c in self._correlations]
+            return result
+        by_rule = {c.rule_id: c for c in self._correlations}
+        for rule, snapshot in snapshots.items():
+            corr = by_rule.get(rule)
+            if corr is None:
+                result.unknown.append(rule)
+                continue
+            try:
+                restored = isinstance(snapshot, Mapping) and corr.state.restore(snapshot)
+            except ValueError:
+                restored = False
+            (result.restored if restored else result.dropped).append(rule)
+        return result
 
     def load(self, paths: Sequence[Path | str]) -> LoadResult:
         """Replace the active rules with those under `paths`; report what could not load."""
@@ -93,9 +155,11 @@ class DetectionEngine:
         pipeline = canhgac_pipeline()
         bases: dict[str, tuple[Path, SigmaRule]] = {}
         correlations: list[tuple[Path, SigmaCorrelationRule]] = []
+        correlation_names: set[str] = set()
         for path, rule in files.rules:
             if isinstance(rule, SigmaCorrelationRule):
                 correlations.append((path, rule))
+                correlation_names.update(n for n in (rule_id(rule), rule.name) if n)
             else:
                 bases[rule_id(rule)] = (path, rule)
                 if rule.name:
@@ -117,26 +181,32 @@ class DetectionEngine:
                 errors.append(RuleLoadError(str(path), rule_id(rule), _reason(exc)))
                 continue
             alerts = not (names & referenced) or bool(names & generating)
-            compiled[id(rule)] = _BaseRule(template, program.predicate, program.categories, alerts)
+            compiled[id(rule)] = _BaseRule(
+                template, program.predicate, program.categories, alerts, _rule_anchors(rule)
+            )
 
-        feeds: dict[int, list[_Correlation]] = {}
+        feeds: dict[int, list[tuple[_Correlation, str]]] = {}
         active: list[_Correlation] = []
         for path, corr_rule in correlations:
             try:
-                pipeline.apply(corr_rule)
-                state = build_correlation(corr_rule, max_groups=self._max_groups)
-                refs = [reference_key(ref.reference) for ref in corr_rule.rules or ()]
+                refs = referenced_rules(corr_rule)
                 if not refs:
                     raise RuleError("correlation references no rules")
+                for ref in refs:
+                    if ref in correlation_names and ref not in bases:
+                        raise RuleError(f"references correlation '{ref}'; chains are unsupported")
+                pipeline.apply(corr_rule)
+                state = build_correlation(corr_rule, max_groups=self._max_groups)
                 targets = [self._target(ref, bases, compiled) for ref in refs]
                 template = AlertTemplate.from_sigma(corr_rule, fallback=targets[0].template)
             except (RuleError, SigmaError) as exc:
                 errors.append(RuleLoadError(str(path), rule_id(corr_rule), _reason(exc)))
                 continue
-            correlation = _Correlation(template, state, int(corr_rule.timespan.seconds))
+            timespan_s = int(corr_rule.timespan.seconds)
+            correlation = _Correlation(rule_id(corr_rule), template, state, timespan_s)
             active.append(correlation)
-            for target in targets:
-                feeds.setdefault(id(target), []).append(correlation)
+            for ref, target in zip(refs, targets, strict=True):
+                feeds.setdefault(id(target), []).append((correlation, ref))
 
         for base in compiled.values():
             base.feeds = tuple(feeds.get(id(base), ()))
@@ -164,9 +234,12 @@ class DetectionEngine:
         for rule in rules:
             for category in rule.categories or ():
                 by_category.setdefault(category, []).append(rule)
-        # Each bucket already holds the category-free rules, so process() does one lookup.
-        self._by_category = {c: (*rs, *uncategorised) for c, rs in by_category.items()}
-        self._uncategorised = uncategorised
+        # Each bucket already holds the category-free rules, so process() does one lookup;
+        # within a bucket, an event meets only the rules its field values can match.
+        self._by_category = {
+            c: RuleIndex((*rs, *uncategorised), _anchors_of) for c, rs in by_category.items()
+        }
+        self._uncategorised = RuleIndex(uncategorised, _anchors_of)
 
     def process(self, events: Sequence[events_pb2.Event]) -> list[alert_pb2.Alert]:
         """Evaluate every rule that can match each event, in order; return the alerts raised."""
@@ -179,25 +252,42 @@ class DetectionEngine:
                     for hit in corr.state.advance(ev.agent_id, ev.time_ns):
                         now = now or self._clock_ns()
                         alerts.append(corr.template.window_alert(hit, corr.timespan_s, now))
-            rules = by_category.get(ev.category.lower(), uncategorised)
-            if not rules:
+            index = by_category.get(ev.category.lower(), uncategorised)
+            if not len(index):
                 continue
             fields = event_fields(ev)
-            fed: list[_Correlation] = []
+            rules = index.candidates(fields)
+            # Each correlation gets the event once, with every referenced rule it matched:
+            # counting kinds count it once, temporal kinds record it for each of those rules.
+            fed: dict[_Correlation, list[str]] = {}
             for rule in rules:
                 if not rule.predicate(fields):
                     continue
                 if rule.alerts:
                     now = now or self._clock_ns()
                     alerts.append(rule.template.event_alert(ev, fields, now))
-                for corr in rule.feeds:
-                    if corr not in fed:  # an event matching two of its base rules counts once
-                        fed.append(corr)
-            for corr in fed:
-                for hit in corr.state.feed(ev.time_ns, fields):
+                for corr, ref in rule.feeds:
+                    fed.setdefault(corr, []).append(ref)
+            for corr, refs in fed.items():
+                for hit in corr.state.feed(ev.time_ns, fields, refs):
                     now = now or self._clock_ns()
                     alerts.append(corr.template.window_alert(hit, corr.timespan_s, now))
         return alerts
+
+
+def _anchors_of(rule: _BaseRule) -> Anchors | None:
+    return rule.anchors
+
+
+def _rule_anchors(rule: SigmaRule) -> Anchors | None:
+    """The anchors of all the rule's conditions (any may match), None if one has none."""
+    union: set[Anchor] = set()
+    for condition in rule.detection.parsed_condition:
+        found = anchors(condition.parsed)
+        if found is None:
+            return None
+        union |= found
+    return frozenset(union)
 
 
 def _reason(exc: Exception) -> str:

@@ -4,7 +4,8 @@ For every base rule, `anchors()` works out from its condition tree a set of *anc
 with a literal, such that whenever the rule matches, at least one anchor holds for the event,
 either as the field's whole value (`exact`) or as a substring of it. An AND needs only the
 anchors of one of its parts (the most selective is chosen), an OR needs those of all its
-parts, and a NOT, a regular expression, a CIDR, a comparison or an existence test gives none:
+parts, a regular expression gives the longest literal text every match must contain (if any),
+and a NOT, a CIDR, a comparison or an existence test gives none:
 a rule without anchors is evaluated on every event of its category.
 
 `RuleIndex.candidates(fields)` then looks an event's values up: a dict per field for exact
@@ -15,8 +16,14 @@ the rules were given, so alerts come out in the same order as without the index.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+# The standard library's own regular-expression parser (what `re.compile` uses); only the top
+# level of the parse is read, to find literal text a match cannot do without.
+from re import _constants as sre_constants  # type: ignore[attr-defined]
+from re import _parser as sre_parse  # type: ignore[attr-defined]
 from typing import Any, Final, Generic, TypeVar
 
 import ahocorasick
@@ -26,7 +33,7 @@ from sigma.conditions import (
     ConditionNOT,
     ConditionOR,
 )
-from sigma.types import SigmaExpansion, SigmaNumber, SigmaString
+from sigma.types import SigmaExpansion, SigmaNumber, SigmaRegularExpression, SigmaString
 
 from collector.detection.matchers import text
 
@@ -79,6 +86,9 @@ def _leaf(field: str, value: object) -> Anchors | None:
         return frozenset(union)
     if isinstance(value, SigmaNumber):
         return frozenset({Anchor(field, str(value.number).lower(), True)})
+    if isinstance(value, SigmaRegularExpression):
+        literal = required_literal(str(value.regexp))
+        return None if literal is None else frozenset({Anchor(field, literal, False)})
     if not isinstance(value, SigmaString):
         return None
     parts = value.s
@@ -89,6 +99,29 @@ def _leaf(field: str, value: object) -> Anchors | None:
     if len(longest) < MIN_SUBSTRING:
         return None
     return frozenset({Anchor(field, longest.lower(), False)})
+
+
+def required_literal(pattern: str) -> str | None:
+    """The longest run of plain characters every match of `pattern` must contain, lower-cased,
+    or None. Only the pattern's top level is looked at (not branches, groups or repeats), and
+    a pattern with a top-level alternative has none: each literal there is truly required."""
+    try:
+        parsed = sre_parse.parse(pattern)
+    except (re.error, RecursionError, OverflowError):
+        return None
+    runs: list[str] = []
+    current: list[str] = []
+    for op, arg in parsed:
+        if op is sre_constants.LITERAL:
+            current.append(chr(arg))
+            continue
+        if op is sre_constants.BRANCH:
+            return None
+        runs.append("".join(current))
+        current = []
+    runs.append("".join(current))
+    longest = max(runs, key=len)
+    return longest.lower() if len(longest) >= MIN_SUBSTRING else None
 
 
 def _cost(option: Anchors) -> tuple[int, int, int]:

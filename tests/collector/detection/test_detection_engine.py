@@ -276,13 +276,13 @@ def test_bad_rules_are_reported_and_skipped(
 def test_unsupported_correlation_type_is_reported(tmp_path: Path) -> None:
     text = (
         SSH_RULES.read_text()
-        .replace("  type: event_count\n", "  type: value_count\n")
+        .replace("  type: event_count\n", "  type: value_sum\n")
         .replace("    gte: 5\n", "    gte: 5\n    field: user.name\n")
     )
     write(tmp_path, "ssh.yml", text)
     _, result = DetectionEngine.from_paths([tmp_path], clock_ns=lambda: NOW)
     assert [(e.rule_id, e.message) for e in result.errors] == [
-        (GUESSING_ID, "unsupported correlation type 'value_count'")
+        (GUESSING_ID, "unsupported correlation type 'value_sum'")
     ]
     assert result.loaded == 0  # the base rule only existed to feed it
 

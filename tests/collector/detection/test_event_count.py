@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -203,3 +204,27 @@ def test_closing_windows_stay_bounded_under_a_spray_of_keys() -> None:
     assert len(c._deadlines["a1"]) <= 2 * 10
     # The ten groups still held close normally.
     assert len(c.advance("a1", T0 + 61 * S)) == 10
+
+
+def test_restored_closing_window_still_closes() -> None:
+    c = counter("lt", 3)
+    c.feed(T0, fields(n=1))
+    restored = counter("lt", 3)
+    assert restored.restore(json.loads(json.dumps(c.snapshot())))
+    assert restored.advance("a1", T0 + 60 * S) == []
+    assert [h.event_ids for h in restored.advance("a1", T0 + 61 * S)] == [["e1"]]
+
+
+def test_restored_quiet_window_still_suppresses() -> None:
+    c = counter()
+    assert len(feed_all(c, [(T0 + i * S, fields(n=i)) for i in range(5)])) == 1
+    restored = counter()
+    assert restored.restore(c.snapshot())
+    assert feed_all(restored, [(T0 + 10 * S + i * S, fields(n=i)) for i in range(5)]) == []
+    assert restored.suppressed == 5
+
+
+def test_restore_refuses_another_weight_field() -> None:
+    c = counter()
+    c.feed(T0, fields())
+    assert counter(weight_field=None).restore(c.snapshot()) is False

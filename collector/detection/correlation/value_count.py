@@ -1,0 +1,209 @@
+"""Sigma `value_count`: how many distinct values of one field a group has within the timespan.
+
+E.g. one source address trying more than N distinct user names. On top of the shared
+conventions in `base`, `ValueCountCorrelation` (a property test holds a brute-force twin):
+
+* An event without the counted field adds no value (`valueless`) and opens no group.
+* `gte`/`gt`: sliding window, as event_count: a value is in the window while its latest
+  occurrence is no older than `timespan` before the group's newest event. The hit comes at
+  once, the group is emptied and stays quiet for one timespan (`suppressed`); an event older
+  than the window is `late`. The hit lists, per value, its latest event, oldest first.
+* `lt`/`lte`/`eq`/`neq`: a window opens at the group's first event and is judged once the
+  agent's time passes `start + timespan` (`advance()`). The hit lists each value's first event.
+* Memory per group is bounded by the threshold: once a group holds `floor(value) + 1` distinct
+  values every further value gives the same verdict, so no more are kept and the hit's count
+  saturates there (relevant to `neq` only; the growing ops fire before).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from collector.detection.correlation.base import (
+    DEFAULT_MAX_GROUPS,
+    MAX_EVENT_IDS,
+    Aliases,
+    GroupKey,
+    Threshold,
+    WindowCorrelation,
+    WindowHit,
+    optional_int,
+)
+from collector.detection.matchers import text
+
+
+@dataclass(slots=True)
+class _Group:
+    values: dict[str, tuple[int, str]] = field(default_factory=dict)  # value -> (time, id)
+    newest: int = 0
+    start: int = 0
+    quiet_until: int | None = None
+    host: str = ""
+
+
+class ValueCountCorrelation(WindowCorrelation[_Group]):
+    """Counts distinct values of `value_field` per group key in a window (see module doc)."""
+
+    kind = "value_count"
+
+    def __init__(
+        self,
+        *,
+        group_by: tuple[str, ...],
+        timespan_ns: int,
+        threshold: Threshold,
+        value_field: str,
+        max_groups: int = DEFAULT_MAX_GROUPS,
+        aliases: Aliases | None = None,
+    ) -> None:
+        super().__init__(
+            group_by=group_by,
+            timespan_ns=timespan_ns,
+            threshold=threshold,
+            max_groups=max_groups,
+            aliases=aliases,
+        )
+        self.value_field = value_field
+        self.max_values = threshold.saturation
+        self.valueless = 0
+        self._deadlines: dict[str, list[tuple[int, GroupKey, int]]] = {}
+
+    def feed(
+        self, time_ns: int, fields: Mapping[str, Any], rule_keys: Sequence[str] = ()
+    ) -> list[WindowHit]:
+        """Count one matching event's value; return the hits it completes (usually none)."""
+        key = self._key(fields, rule_keys)
+        if key is None:
+            self.ungrouped += 1
+            return []
+        hits = [] if self.eager else self.advance(key[0], time_ns)
+        raw = fields.get(self._field_of(self.value_field, rule_keys) or "")
+        if raw is None:
+            self.valueless += 1
+            return hits
+        value = ",".join(raw) if type(raw) is list else text(raw)
+        event_id = str(fields.get("event.id", ""))
+        host = str(fields.get("host.name", ""))
+        if self.eager:
+            hit = self._feed_sliding(key, time_ns, value, event_id, host)
+            return [] if hit is None else [hit]
+        self._feed_tumbling(key, time_ns, value, event_id, host)
+        return hits
+
+    def advance(self, agent_id: str, time_ns: int) -> list[WindowHit]:
+        """Note that `agent_id` has reached `time_ns`; close its windows that are over."""
+        heap = self._deadlines.get(agent_id)
+        hits: list[WindowHit] = []
+        while heap and heap[0][0] < time_ns:
+            _, key, start = heapq.heappop(heap)
+            group = self._groups.get(key)
+            if group is not None and group.start == start:
+                del self._groups[key]
+                if self.threshold.met(len(group.values)):
+                    hits.append(self._hit(key, group))
+        return hits
+
+    def definition(self) -> dict[str, Any]:
+        return {**super().definition(), "field": self.value_field}
+
+    def _new_group(self) -> _Group:
+        return _Group()
+
+    def _feed_sliding(
+        self, key: GroupKey, t: int, value: str, event_id: str, host: str
+    ) -> WindowHit | None:
+        group, _ = self._group(key)
+        if group.quiet_until is not None:
+            if t <= group.quiet_until:
+                self.suppressed += 1
+                return None
+            group.quiet_until = None
+        values = group.values
+        if values and t < group.newest - self.timespan_ns:
+            self.late += 1
+            return None
+        group.newest = max(group.newest, t) if values else t
+        group.host = host or group.host
+        seen = values.get(value)
+        if seen is None or t >= seen[0]:
+            # Re-inserted so the dict stays in order of latest occurrence.
+            values.pop(value, None)
+            values[value] = (t, event_id)
+        oldest = group.newest - self.timespan_ns
+        for stale in [v for v, (vt, _) in values.items() if vt < oldest]:
+            del values[stale]
+        if not self.threshold.met(len(values)):
+            return None
+        hit = self._hit(key, group)
+        group.quiet_until = group.newest + self.timespan_ns
+        values.clear()
+        return hit
+
+    def _feed_tumbling(self, key: GroupKey, t: int, value: str, event_id: str, host: str) -> None:
+        group, new = self._group(key)
+        if new:
+            group.start = t
+            heap = self._deadlines.setdefault(key[0], [])
+            heapq.heappush(heap, (t + self.timespan_ns, key, t))
+            if len(heap) > 2 * self.max_groups:
+                self._compact(key[0])
+        group.host = host or group.host
+        if value not in group.values and len(group.values) < self.max_values:
+            group.values[value] = (t, event_id)
+
+    def _compact(self, agent_id: str) -> None:
+        # As in event_count: drop the deadlines evicted groups left behind.
+        heap = [
+            (g.start + self.timespan_ns, k, g.start)
+            for k, g in self._groups.items()
+            if k[0] == agent_id
+        ]
+        heapq.heapify(heap)
+        self._deadlines[agent_id] = heap
+
+    def _restored(self) -> None:
+        self._deadlines = {}
+        if self.eager:
+            return
+        for key, group in self._groups.items():
+            self._deadlines.setdefault(key[0], []).append(
+                (group.start + self.timespan_ns, key, group.start)
+            )
+        for heap in self._deadlines.values():
+            heapq.heapify(heap)
+
+    def _dump_group(self, group: _Group) -> dict[str, Any]:
+        return {
+            "values": [[v, t, i] for v, (t, i) in group.values.items()],
+            "newest": group.newest,
+            "start": group.start,
+            "quiet_until": group.quiet_until,
+            "host": group.host,
+        }
+
+    def _load_group(self, data: Mapping[str, Any]) -> _Group:
+        values = {str(v): (int(t), str(i)) for v, t, i in data["values"]}
+        if len(values) > self.max_values:
+            raise ValueError("more distinct values than the condition needs")
+        return _Group(
+            values=values,
+            newest=int(data["newest"]),
+            start=int(data["start"]),
+            quiet_until=optional_int(data["quiet_until"]),
+            host=str(data["host"]),
+        )
+
+    def _hit(self, key: GroupKey, group: _Group) -> WindowHit:
+        seen = sorted(group.values.values(), key=lambda e: e[0])
+        return WindowHit(
+            agent_id=key[0],
+            host=group.host,
+            group=self._group_values(key),
+            first_ns=seen[0][0] if seen else group.start,
+            last_ns=seen[-1][0] if seen else group.start,
+            event_ids=[i for _, i in seen[:MAX_EVENT_IDS]],
+            count=len(seen),
+        )
