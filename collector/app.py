@@ -20,8 +20,10 @@ from prometheus_client import CollectorRegistry
 from canhgac.netaddr import parse_host_port
 from collector.bus.local import LocalBus
 from collector.config import CollectorConfig
+from collector.detection.enrich import NS, AlertEnricher, IncidentGrouper, Suppressor
 from collector.detection.loader import load_detector
-from collector.detection.worker import DetectionWorker
+from collector.detection.watch import RuleFileWatcher
+from collector.detection.worker import DetectionSettings, DetectionWorker
 from collector.enroll.wiring import EnrollmentWiring
 from collector.ingest.committer import GroupCommitter
 from collector.ingest.server import build_server
@@ -75,14 +77,27 @@ class CollectorApp:
         self.store = open_configured_store(cfg)
         version = await self.store.run(self.store.store.migrate)
         log.info("store ready", extra={"fields": {"kind": cfg.storage.kind, "schema": version}})
-        detector = load_detector(
-            cfg.detection.rule_paths,
+        dc = cfg.detection
+        state_path = cfg.state_dir / "detection-state.json"
+        detector, loaded = load_detector(
+            dc.rule_paths,
             self.clock_ns,
-            cfg.detection.isolation,
+            dc.isolation,
             lambda: self.metrics.errors.labels(stage="detection", error_type="process_died").inc(),
+            state_path,
         )
+        self.metrics.rules_loaded.set(loaded.loaded)
+        self.metrics.rule_errors.set(len(loaded.errors))
         self.bus = LocalBus(cfg.ingest.bus_capacity)
-        self.detection = DetectionWorker(self.bus, detector, self.store, self.metrics, cfg.name)
+        self.detection = DetectionWorker(
+            self.bus,
+            detector,
+            self.store,
+            self.metrics,
+            cfg.name,
+            settings=DetectionSettings(dc.rule_paths, state_path, dc.state_save_interval_s),
+            enrich=self._enricher(),
+        )
         self.committer = GroupCommitter(self.store)
         self.committer.start()
         credentials = server_credentials(cfg)
@@ -109,6 +124,11 @@ class CollectorApp:
         await self.enrollment.start()
         self.enroll_port = self.enrollment.port
         self._tasks.append(asyncio.create_task(self.detection.run(), name="detection"))
+        if dc.reload_check_s:
+            watcher = RuleFileWatcher(dc.rule_paths, self.detection.request_reload)
+            self._tasks.append(
+                asyncio.create_task(watcher.run(dc.reload_check_s), name="rule-watch")
+            )
         if cfg.http.enabled:
             await self._start_http()
         self._ready = True
@@ -122,6 +142,27 @@ class CollectorApp:
                 }
             },
         )
+
+    def _enricher(self) -> AlertEnricher:
+        dc, store = self.config.detection, self.store
+
+        async def system_of(agent_id: str) -> str:
+            record = await store.run(store.store.get_agent, agent_id)
+            return record.system_id if record is not None else ""
+
+        return AlertEnricher(
+            system_of=system_of,
+            system_levels=dc.system_levels,
+            level_raise=dc.level_raise,
+            suppressor=Suppressor(dc.suppress_window_s * NS),
+            incidents=IncidentGrouper(dc.incident_window_s * NS),
+            on_suppressed=lambda a: self.metrics.alerts_suppressed.labels(rule_id=a.rule_id).inc(),
+        )
+
+    def request_reload(self) -> None:
+        """Reload the detection rules (SIGHUP), between two batches."""
+        log.info("reloading detection rules")
+        self.detection.request_reload()
 
     async def _start_http(self) -> None:
         host, port = parse_host_port(self.config.http.listen, allow_zero=True)
@@ -146,10 +187,12 @@ class CollectorApp:
         await self.enrollment.stop(grace)
         await self.server.stop(grace)
         await self.committer.stop()
+        # Ingest has stopped: let detection finish what is stored, and save its windows.
+        await self.detection.drain(timeout=grace * 2)
         if self.config.http.enabled:
             self.http.should_exit = True
         for task in self._tasks:
-            if task.get_name() == "detection":
+            if task.get_name() in ("detection", "rule-watch"):
                 task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
@@ -165,6 +208,7 @@ async def run_forever(config: CollectorConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, app.request_reload)
     await stop.wait()
     log.info("stopping")
     await app.stop()

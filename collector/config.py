@@ -96,6 +96,21 @@ class DetectionConfig(StrictModel):
     # for the interpreter lock (about half of the collector's CPU under load). thread: in the
     # collector process (lighter; for small sites and tests).
     isolation: Literal["process", "thread"] = "process"
+    # Rule files are checked for changes this often and reloaded (0: only on SIGHUP).
+    reload_check_s: int = Field(10, ge=0, le=86_400)
+    # Correlation windows are saved to state_dir/detection-state.json this often (and at a
+    # clean stop), so a restart keeps long windows.
+    state_save_interval_s: int = Field(60, ge=5, le=86_400)
+    # The same alert (rule, agent, group, summary) within this window is stored once.
+    suppress_window_s: int = Field(600, ge=0, le=7 * 86_400)
+    # Alerts of one system and incident category this close in time form one incident.
+    incident_window_s: int = Field(3600, ge=60, le=30 * 86_400)
+    # Security level (1-5) of each information system, by system id, until dossiers exist.
+    system_levels: dict[str, Annotated[int, Field(ge=1, le=5)]] = Field(default_factory=dict)
+    # Severity steps added to alerts on systems of each level.
+    level_raise: dict[Annotated[int, Field(ge=1, le=5)], Annotated[int, Field(ge=0, le=4)]] = Field(
+        default_factory=lambda: {4: 1, 5: 1}
+    )
 
 
 class HttpConfig(StrictModel):

@@ -8,8 +8,12 @@ and what it discarded (with `intentional`). Labels never carry per-event or per-
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+if TYPE_CHECKING:
+    from collector.detection.control import EngineStats
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,12 @@ class CollectorMetrics:
     enrollments: Counter
     enrollment_refusals: Counter
     streams_closed: Counter
+    rule_reloads: Counter
+    rules_loaded: Gauge
+    rule_errors: Gauge
+    correlation_groups: Gauge
+    correlation_events_not_counted: Gauge
+    alerts_suppressed: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> CollectorMetrics:
@@ -118,4 +128,53 @@ class CollectorMetrics:
                 ["reason"],
                 registry=r,
             ),
+            rule_reloads=Counter(
+                "canhgac_collector_rule_reloads",
+                "Rule reloads (SIGHUP or a changed rule file), by outcome (ok, with_errors)",
+                ["outcome"],
+                registry=r,
+            ),
+            rules_loaded=Gauge(
+                "canhgac_collector_rules_loaded", "Detection rules active", registry=r
+            ),
+            rule_errors=Gauge(
+                "canhgac_collector_rule_errors",
+                "Rules (or files) that did not load at the last load; each is logged",
+                registry=r,
+            ),
+            correlation_groups=Gauge(
+                "canhgac_collector_correlation_groups",
+                "Groups (group-by values per agent) held in memory, by correlation rule",
+                ["rule_id"],
+                registry=r,
+            ),
+            correlation_events_not_counted=Gauge(
+                "canhgac_collector_correlation_events_not_counted",
+                "Events a correlation could not count since its rules were loaded, by rule and "
+                "reason: evicted (group dropped at max_groups), late (older than the window), "
+                "ungrouped (a group-by field missing), suppressed (inside a window that "
+                "already alerted)",
+                ["rule_id", "reason"],
+                registry=r,
+            ),
+            alerts_suppressed=Counter(
+                "canhgac_collector_alerts_suppressed",
+                "Alerts not stored because the same alert was stored within the suppression "
+                "window, by rule",
+                ["rule_id"],
+                registry=r,
+            ),
         )
+
+    def observe_engine(self, stats: EngineStats) -> None:
+        """Set the detection engine's gauges from its latest account of itself."""
+        self.rules_loaded.set(stats.rules)
+        for rule, c in stats.correlations.items():
+            self.correlation_groups.labels(rule_id=rule).set(c.groups)
+            for reason, n in (
+                ("evicted", c.evictions),
+                ("late", c.late),
+                ("ungrouped", c.ungrouped),
+                ("suppressed", c.suppressed),
+            ):
+                self.correlation_events_not_counted.labels(rule_id=rule, reason=reason).set(n)

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x63\x61nhgac/v1/alert.proto\x12\ncanhgac.v1\"\xba\x03\n\x05\x41lert\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07rule_id\x18\x02 \x01(\t\x12\x12\n\nrule_title\x18\x03 \x01(\t\x12&\n\x08severity\x18\x04 \x01(\x0e\x32\x14.canhgac.v1.Severity\x12\x12\n\ncreated_ns\x18\x05 \x01(\x03\x12\x15\n\rfirst_seen_ns\x18\x06 \x01(\x03\x12\x14\n\x0clast_seen_ns\x18\x07 \x01(\x03\x12\x10\n\x08\x61gent_id\x18\x08 \x01(\t\x12\x0c\n\x04host\x18\t \x01(\t\x12\x11\n\tsystem_id\x18\n \x01(\t\x12\x14\n\x0csystem_level\x18\x0b \x01(\r\x12\x10\n\x08\x63\x61tegory\x18\x0c \x01(\t\x12\x18\n\x10mitre_techniques\x18\r \x03(\t\x12+\n\x05group\x18\x0e \x03(\x0b\x32\x1c.canhgac.v1.Alert.GroupEntry\x12\x11\n\tevent_ids\x18\x0f \x03(\t\x12\x0f\n\x07summary\x18\x10 \x01(\t\x12\x13\n\x0b\x65vent_count\x18\x11 \x01(\r\x12\x0e\n\x06origin\x18\x12 \x01(\t\x1a,\n\nGroupEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"?\n\nAlertBatch\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12!\n\x06\x61lerts\x18\x02 \x03(\x0b\x32\x11.canhgac.v1.Alert\"\"\n\nForwardAck\x12\x14\n\x0c\x61\x63\x63\x65pted_ids\x18\x01 \x03(\t*\x91\x01\n\x08Severity\x12\x18\n\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x1a\n\x16SEVERITY_INFORMATIONAL\x10\x01\x12\x10\n\x0cSEVERITY_LOW\x10\x02\x12\x13\n\x0fSEVERITY_MEDIUM\x10\x03\x12\x11\n\rSEVERITY_HIGH\x10\x04\x12\x15\n\x11SEVERITY_CRITICAL\x10\x05\x32L\n\x0fUpstreamService\x12\x39\n\x07\x46orward\x12\x16.canhgac.v1.AlertBatch\x1a\x16.canhgac.v1.ForwardAckb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x63\x61nhgac/v1/alert.proto\x12\ncanhgac.v1\"\xcf\x03\n\x05\x41lert\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07rule_id\x18\x02 \x01(\t\x12\x12\n\nrule_title\x18\x03 \x01(\t\x12&\n\x08severity\x18\x04 \x01(\x0e\x32\x14.canhgac.v1.Severity\x12\x12\n\ncreated_ns\x18\x05 \x01(\x03\x12\x15\n\rfirst_seen_ns\x18\x06 \x01(\x03\x12\x14\n\x0clast_seen_ns\x18\x07 \x01(\x03\x12\x10\n\x08\x61gent_id\x18\x08 \x01(\t\x12\x0c\n\x04host\x18\t \x01(\t\x12\x11\n\tsystem_id\x18\n \x01(\t\x12\x14\n\x0csystem_level\x18\x0b \x01(\r\x12\x10\n\x08\x63\x61tegory\x18\x0c \x01(\t\x12\x18\n\x10mitre_techniques\x18\r \x03(\t\x12+\n\x05group\x18\x0e \x03(\x0b\x32\x1c.canhgac.v1.Alert.GroupEntry\x12\x11\n\tevent_ids\x18\x0f \x03(\t\x12\x0f\n\x07summary\x18\x10 \x01(\t\x12\x13\n\x0b\x65vent_count\x18\x11 \x01(\r\x12\x0e\n\x06origin\x18\x12 \x01(\t\x12\x13\n\x0bincident_id\x18\x13 \x01(\t\x1a,\n\nGroupEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"?\n\nAlertBatch\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12!\n\x06\x61lerts\x18\x02 \x03(\x0b\x32\x11.canhgac.v1.Alert\"\"\n\nForwardAck\x12\x14\n\x0c\x61\x63\x63\x65pted_ids\x18\x01 \x03(\t*\x91\x01\n\x08Severity\x12\x18\n\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x1a\n\x16SEVERITY_INFORMATIONAL\x10\x01\x12\x10\n\x0cSEVERITY_LOW\x10\x02\x12\x13\n\x0fSEVERITY_MEDIUM\x10\x03\x12\x11\n\rSEVERITY_HIGH\x10\x04\x12\x15\n\x11SEVERITY_CRITICAL\x10\x05\x32L\n\x0fUpstreamService\x12\x39\n\x07\x46orward\x12\x16.canhgac.v1.AlertBatch\x1a\x16.canhgac.v1.ForwardAckb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,16 +33,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ALERT_GROUPENTRY']._loaded_options = None
   _globals['_ALERT_GROUPENTRY']._serialized_options = b'8\001'
-  _globals['_SEVERITY']._serialized_start=585
-  _globals['_SEVERITY']._serialized_end=730
+  _globals['_SEVERITY']._serialized_start=606
+  _globals['_SEVERITY']._serialized_end=751
   _globals['_ALERT']._serialized_start=39
-  _globals['_ALERT']._serialized_end=481
-  _globals['_ALERT_GROUPENTRY']._serialized_start=437
-  _globals['_ALERT_GROUPENTRY']._serialized_end=481
-  _globals['_ALERTBATCH']._serialized_start=483
-  _globals['_ALERTBATCH']._serialized_end=546
-  _globals['_FORWARDACK']._serialized_start=548
-  _globals['_FORWARDACK']._serialized_end=582
-  _globals['_UPSTREAMSERVICE']._serialized_start=732
-  _globals['_UPSTREAMSERVICE']._serialized_end=808
+  _globals['_ALERT']._serialized_end=502
+  _globals['_ALERT_GROUPENTRY']._serialized_start=458
+  _globals['_ALERT_GROUPENTRY']._serialized_end=502
+  _globals['_ALERTBATCH']._serialized_start=504
+  _globals['_ALERTBATCH']._serialized_end=567
+  _globals['_FORWARDACK']._serialized_start=569
+  _globals['_FORWARDACK']._serialized_end=603
+  _globals['_UPSTREAMSERVICE']._serialized_start=753
+  _globals['_UPSTREAMSERVICE']._serialized_end=829
 # @@protoc_insertion_point(module_scope)

@@ -86,6 +86,7 @@ class Alert(_message.Message):
     SUMMARY_FIELD_NUMBER: _builtins.int
     EVENT_COUNT_FIELD_NUMBER: _builtins.int
     ORIGIN_FIELD_NUMBER: _builtins.int
+    INCIDENT_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Globally unique; the idempotency key for every forwarder."""
     rule_id: _builtins.str
@@ -106,6 +107,11 @@ class Alert(_message.Message):
     event_count: _builtins.int
     origin: _builtins.str
     """Name of the collector (province or ministry tier) that raised it."""
+    incident_id: _builtins.str
+    """Related alerts (same information system, or same host without one, and same incident
+    category, close in time) share one incident id: the unit the on-site team handles and
+    reports.
+    """
     @_builtins.property
     def mitre_techniques(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -135,10 +141,11 @@ class Alert(_message.Message):
         summary: _builtins.str = ...,
         event_count: _builtins.int = ...,
         origin: _builtins.str = ...,
+        incident_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "category", b"category", "created_ns", b"created_ns", "event_count", b"event_count", "event_ids", b"event_ids", "first_seen_ns", b"first_seen_ns", "group", b"group", "host", b"host", "id", b"id", "last_seen_ns", b"last_seen_ns", "mitre_techniques", b"mitre_techniques", "origin", b"origin", "rule_id", b"rule_id", "rule_title", b"rule_title", "severity", b"severity", "summary", b"summary", "system_id", b"system_id", "system_level", b"system_level"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "category", b"category", "created_ns", b"created_ns", "event_count", b"event_count", "event_ids", b"event_ids", "first_seen_ns", b"first_seen_ns", "group", b"group", "host", b"host", "id", b"id", "incident_id", b"incident_id", "last_seen_ns", b"last_seen_ns", "mitre_techniques", b"mitre_techniques", "origin", b"origin", "rule_id", b"rule_id", "rule_title", b"rule_title", "severity", b"severity", "summary", b"summary", "system_id", b"system_id", "system_level", b"system_level"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -86,7 +86,8 @@ class DetectionEngine:
         self._by_category: dict[str, RuleIndex[_BaseRule]] = {}
         self._uncategorised: RuleIndex[_BaseRule] = RuleIndex((), _anchors_of)
         self._correlations: tuple[_Correlation, ...] = ()
-        self._closing: tuple[_Correlation, ...] = ()  # need advance() on every event
+        self._closing: tuple[_Correlation, ...] = ()
+        self._rule_count = 0  # need advance() on every event
 
     @classmethod
     def from_paths(
@@ -214,7 +215,13 @@ class DetectionEngine:
         self._index(live)
         self._correlations = tuple(active)
         self._closing = tuple(c for c in active if not c.state.eager)
-        return LoadResult(loaded=len(live) + len(active), errors=errors)
+        self._rule_count = len(live) + len(active)
+        return LoadResult(loaded=self._rule_count, errors=errors)
+
+    @property
+    def rule_count(self) -> int:
+        """Rules active since the last load(): base rules that alert or feed, correlations."""
+        return self._rule_count
 
     @staticmethod
     def _target(

@@ -15,13 +15,16 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from canhgac.v1 import agent_pb2, alert_pb2
 from collector.bus.base import StoredBatch
+from collector.detection import control
+from collector.detection.control import EngineStats, ReloadSummary
 from collector.detection.engine import DetectionEngine
 
 log = logging.getLogger("canhgac.collector.detection")
+T = TypeVar("T")
 
 
 class BatchDetector(Protocol):
@@ -37,6 +40,16 @@ class BatchDetector(Protocol):
 
     def retry(self, batch: StoredBatch, error: BaseException) -> list[alert_pb2.Alert]: ...
 
+    def reload(self, rule_paths: Sequence[Path]) -> Future[ReloadSummary]:
+        """Load the rules anew, after every batch submitted so far and before the next."""
+        ...
+
+    def save_state(self, path: Path) -> Future[int]:
+        """Write the correlation state to `path`, in order with the batches."""
+        ...
+
+    def stats(self) -> Future[EngineStats]: ...
+
     def close(self) -> None: ...
 
 
@@ -51,15 +64,29 @@ def process_batch(detector: BatchDetector, batch: StoredBatch) -> list[alert_pb2
 class ThreadDetector:
     """The engine in the collector process, on one thread of its own (batches in order)."""
 
-    def __init__(self, engine: DetectionEngine) -> None:
+    def __init__(self, engine: DetectionEngine, clock_ns: Callable[[], int] = time.time_ns) -> None:
         self.engine = engine
+        self._clock_ns = clock_ns
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="detect")
 
     def submit(self, batch: StoredBatch) -> Future[list[alert_pb2.Alert]]:
-        return self._executor.submit(self.engine.process, batch.events)
+        return self._executor.submit(lambda: self.engine.process(batch.events))
 
     def retry(self, batch: StoredBatch, error: BaseException) -> list[alert_pb2.Alert]:
         raise error
+
+    def reload(self, rule_paths: Sequence[Path]) -> Future[ReloadSummary]:
+        def swap() -> ReloadSummary:
+            self.engine, summary = control.reload(self.engine, rule_paths, self._clock_ns)
+            return summary
+
+        return self._executor.submit(swap)
+
+    def save_state(self, path: Path) -> Future[int]:
+        return self._executor.submit(control.save_state, self.engine, path)
+
+    def stats(self) -> Future[EngineStats]:
+        return self._executor.submit(lambda: control.stats(self.engine))
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -69,13 +96,32 @@ class ThreadDetector:
 _ENGINE: DetectionEngine | None = None
 
 
-def _child_init(rule_paths: Sequence[str]) -> None:
+def _child_init(rule_paths: Sequence[str], state_path: str | None = None) -> None:
     global _ENGINE  # one engine per child process, by design
     # Load problems were already logged by the parent's own load of the same files.
     logging.disable(logging.CRITICAL)
-    engine = DetectionEngine(clock_ns=time.time_ns)
-    engine.load([Path(p) for p in rule_paths])
+    engine, _ = control.build_engine([Path(p) for p in rule_paths])
+    if state_path is not None:
+        # A child restarted after a crash takes up the windows last saved.
+        control.load_state(engine, Path(state_path))
     _ENGINE = engine
+
+
+def _child_reload(rule_paths: Sequence[str]) -> ReloadSummary:
+    global _ENGINE  # replaced between two batches, by design
+    assert _ENGINE is not None, "initializer did not run"
+    _ENGINE, summary = control.reload(_ENGINE, [Path(p) for p in rule_paths])
+    return summary
+
+
+def _child_save_state(path: str) -> int:
+    assert _ENGINE is not None, "initializer did not run"
+    return control.save_state(_ENGINE, Path(path))
+
+
+def _child_stats() -> EngineStats:
+    assert _ENGINE is not None, "initializer did not run"
+    return control.stats(_ENGINE)
 
 
 def _child_ready() -> bool:
@@ -100,9 +146,15 @@ class ProcessDetector:
     new child.
     """
 
-    def __init__(self, rule_paths: Sequence[Path], on_restart: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        rule_paths: Sequence[Path],
+        on_restart: Callable[[], None],
+        state_path: Path | None = None,
+    ) -> None:
         self._paths = [str(p) for p in rule_paths]
         self._on_restart = on_restart
+        self._state_path = None if state_path is None else str(state_path)
         self._lock = threading.Lock()
         self._pool = self._start()
 
@@ -112,7 +164,7 @@ class ProcessDetector:
             max_workers=1,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_child_init,
-            initargs=(self._paths,),
+            initargs=(self._paths, self._state_path),
         )
         # Start the child and load its rules now, not on the first batch (that takes about a
         # second, during which batches would queue up on the bus).
@@ -158,6 +210,24 @@ class ProcessDetector:
             except BrokenProcessPool as exc:
                 raise RuntimeError("detection process died again at once") from exc
             return [alert_pb2.Alert.FromString(b) for b in out]
+
+    def reload(self, rule_paths: Sequence[Path]) -> Future[ReloadSummary]:
+        self._paths = [str(p) for p in rule_paths]  # a restarted child loads these too
+        return self._control(_child_reload, self._paths)
+
+    def save_state(self, path: Path) -> Future[int]:
+        return self._control(_child_save_state, str(path))
+
+    def stats(self) -> Future[EngineStats]:
+        return self._control(_child_stats)
+
+    def _control(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        try:
+            return self._pool.submit(fn, *args)
+        except BrokenProcessPool as exc:
+            failed: Future[T] = Future()
+            failed.set_exception(exc)
+            return failed
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -1,4 +1,11 @@
-"""The detection stage's loop: take stored batches off the bus, run rules, store alerts."""
+"""The detection stage's loop: take stored batches off the bus, run rules, store alerts.
+
+Batches are submitted to the detector in bus order, with up to `in_flight` waiting, and their
+results collected in the same order. Control operations (a rule reload, saving the correlation
+state, reading the engine's statistics) go into the same queue, so each happens between two
+batches: nothing is evaluated twice or skipped across a reload. Alerts pass the enricher
+(suppression, incident grouping, severity by the system's level) before they are stored.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +13,23 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from canhgac.v1 import alert_pb2
 from collector.bus.base import Bus, StoredBatch
+from collector.detection.control import EngineStats, ReloadSummary
 from collector.detection.isolation import BatchDetector
 from collector.metrics import CollectorMetrics
 from collector.storage.worker import StoreWorker
 
 log = logging.getLogger("canhgac.collector.detection")
 
-
-@dataclass(frozen=True)
-class _Submitted:
-    batch: StoredBatch
-    future: Future[list[alert_pb2.Alert]]
-    started: float
-
+# Alerts in, alerts to store out (some suppressed, the rest enriched).
+Enricher = Callable[[list[alert_pb2.Alert]], Awaitable[list[alert_pb2.Alert]]]
 
 SEVERITY_NAMES = {
     alert_pb2.SEVERITY_INFORMATIONAL: "informational",
@@ -34,8 +40,34 @@ SEVERITY_NAMES = {
 }
 
 
+@dataclass(frozen=True)
+class _Submitted:
+    batch: StoredBatch
+    future: Future[list[alert_pb2.Alert]]
+    started: float
+
+
+@dataclass(frozen=True)
+class _Control:
+    kind: str  # reload | save_state | stats
+    future: Future[Any]
+
+
+async def _as_is(alerts: list[alert_pb2.Alert]) -> list[alert_pb2.Alert]:
+    return alerts
+
+
+@dataclass
+class DetectionSettings:
+    """Where the rules are, where the correlation state is kept and how often it is saved."""
+
+    rule_paths: Sequence[Path] = ()
+    state_path: Path | None = None
+    save_interval_s: float = 60.0
+
+
 class DetectionWorker:
-    """Runs the detector on its own thread so rule evaluation never stalls the event loop."""
+    """Runs the detector off the event loop, in bus order; see the module docstring."""
 
     def __init__(
         self,
@@ -45,6 +77,8 @@ class DetectionWorker:
         metrics: CollectorMetrics,
         origin: str,
         in_flight: int = 4,
+        settings: DetectionSettings | None = None,
+        enrich: Enricher = _as_is,
     ) -> None:
         self._bus = bus
         self._detector = detector
@@ -52,29 +86,115 @@ class DetectionWorker:
         self._metrics = metrics
         self._origin = origin
         self._in_flight = in_flight
+        self._settings = settings or DetectionSettings()
+        self._enrich = enrich
+        self._pending: set[str] = set()  # control operations asked for, not yet queued
+        self._wake = asyncio.Event()
+        self._busy = 0  # submitted and not yet collected
         # Only for retries after a failure, which block (a restart of the child process).
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="detect-retry")
 
+    def request_reload(self) -> None:
+        """Reload the rules between the batch being submitted and the next (SIGHUP, a file
+        change). Safe to call from the event loop at any time; requests coalesce."""
+        self._request("reload")
+
+    def _request(self, kind: str) -> None:
+        self._pending.add(kind)
+        self._wake.set()
+
     async def run(self) -> None:
-        # Submitting runs ahead of collecting by up to `in_flight` batches, so the detector is
-        # handed the next batch while it works on this one (one at a time left the child
-        # process idle between batches, and the bus full).
-        submitted: asyncio.Queue[_Submitted] = asyncio.Queue(maxsize=self._in_flight)
-        feeder = asyncio.create_task(self._submit_from_bus(submitted), name="detect-submit")
+        submitted: asyncio.Queue[_Submitted | _Control] = asyncio.Queue(maxsize=self._in_flight)
+        feeder = asyncio.create_task(self._submit(submitted), name="detect-submit")
+        timer = asyncio.create_task(self._save_periodically(), name="detect-save")
         try:
             while True:
-                await self._collect(await submitted.get())
+                item = await submitted.get()
+                try:
+                    if isinstance(item, _Control):
+                        await self._finish_control(item)
+                    else:
+                        await self._collect(item)
+                finally:
+                    self._busy -= 1
         finally:
-            feeder.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await feeder
+            for task in (feeder, timer):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
-    async def _submit_from_bus(self, submitted: asyncio.Queue[_Submitted]) -> None:
+    async def _submit(self, submitted: asyncio.Queue[_Submitted | _Control]) -> None:
+        next_batch: asyncio.Task[StoredBatch] | None = None
+        try:
+            while True:
+                for kind in sorted(self._pending):
+                    self._pending.discard(kind)
+                    self._busy += 1
+                    await submitted.put(_Control(kind, self._start_control(kind)))
+                if next_batch is None:
+                    next_batch = asyncio.create_task(self._take())
+                woken = asyncio.create_task(self._wake.wait())
+                await asyncio.wait({next_batch, woken}, return_when=asyncio.FIRST_COMPLETED)
+                woken.cancel()
+                self._wake.clear()
+                if next_batch.done():
+                    batch, next_batch = next_batch.result(), None
+                    self._metrics.bus_depth.set(self._bus.depth())
+                    started = time.perf_counter()
+                    await submitted.put(_Submitted(batch, self._detector.submit(batch), started))
+        finally:
+            if next_batch is not None:
+                next_batch.cancel()
+
+    async def _take(self) -> StoredBatch:
+        batch = await self._bus.next()
+        self._busy += 1  # counted from the moment it leaves the bus, for drain()
+        return batch
+
+    def _start_control(self, kind: str) -> Future[Any]:
+        if kind == "reload":
+            return self._detector.reload(list(self._settings.rule_paths))
+        if kind == "save_state" and self._settings.state_path is not None:
+            return self._detector.save_state(self._settings.state_path)
+        return self._detector.stats()
+
+    async def _save_periodically(self) -> None:
         while True:
-            batch = await self._bus.next()
-            self._metrics.bus_depth.set(self._bus.depth())
-            started = time.perf_counter()
-            await submitted.put(_Submitted(batch, self._detector.submit(batch), started))
+            await asyncio.sleep(self._settings.save_interval_s)
+            self._request("stats")
+            if self._settings.state_path is not None:
+                self._request("save_state")
+
+    async def _finish_control(self, item: _Control) -> None:
+        try:
+            result = await asyncio.wrap_future(item.future)
+        except Exception as exc:  # noqa: BLE001  # reported; detection goes on with the old rules
+            self._metrics.errors.labels(stage="detection", error_type=item.kind).inc()
+            log.error("detection %s failed: %s", item.kind, exc)
+            return
+        if isinstance(result, ReloadSummary):
+            self._reloaded(result)
+        elif isinstance(result, EngineStats):
+            self._metrics.observe_engine(result)
+
+    def _reloaded(self, summary: ReloadSummary) -> None:
+        outcome = "with_errors" if summary.errors else "ok"
+        self._metrics.rule_reloads.labels(outcome=outcome).inc()
+        self._metrics.rules_loaded.set(summary.loaded)
+        self._metrics.rule_errors.set(len(summary.errors))
+        for error in summary.errors:
+            log.error("rule not loaded: %s", error)
+        log.info(
+            "rules reloaded",
+            extra={
+                "fields": {
+                    "rules": summary.loaded,
+                    "errors": len(summary.errors),
+                    "state_kept": len(summary.state_kept),
+                    "state_dropped": summary.state_dropped,
+                }
+            },
+        )
 
     async def _collect(self, item: _Submitted) -> None:
         try:
@@ -93,6 +213,9 @@ class DetectionWorker:
             return
         for alert in alerts:
             alert.origin = alert.origin or self._origin
+        alerts = await self._enrich(alerts)
+        if not alerts:
+            return
         inserted = await self._store.run(self._store.store.insert_alerts, alerts)
         for alert, new in zip(alerts, inserted, strict=True):
             if new:
@@ -105,6 +228,27 @@ class DetectionWorker:
                     alert.rule_title,
                     extra={"fields": {"alert_id": alert.id, "host": alert.host}},
                 )
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait (at most `timeout` s) until every batch on the bus has been evaluated, then
+        save the correlation state. False when time ran out first (the rest is not evaluated:
+        logged, and counted by the caller)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._bus.depth() or self._busy:
+            if loop.time() > deadline:
+                log.warning(
+                    "detection did not finish the stored batches before stopping",
+                    extra={"fields": {"bus_depth": self._bus.depth(), "in_flight": self._busy}},
+                )
+                return False
+            await asyncio.sleep(0.05)  # polling two counters during shutdown, bounded above
+        if self._settings.state_path is not None:
+            try:
+                await asyncio.wrap_future(self._detector.save_state(self._settings.state_path))
+            except Exception as exc:  # noqa: BLE001  # stopping anyway; the windows restart
+                log.error("could not save the correlation state: %s", exc)
+        return True
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -67,6 +67,9 @@ class System:
     # The host sources beside the auth log ("process", "fim", ...) with their YAML values;
     # the delivery tests keep only the auth log, whose lines they count.
     extra_sources: dict[str, str] = field(default_factory=dict)
+    rule_paths: list[Path] = field(default_factory=lambda: [ROOT / "rules"])
+    # Further YAML lines for the collector's `detection:` section.
+    detection_extra: str = ""
     grpc_port: int = field(default_factory=free_port)
     enroll_port: int = field(default_factory=free_port)
     http_port: int = field(default_factory=free_port)
@@ -86,7 +89,9 @@ ingest:
   listen: "{self.listen_host}:{self.grpc_port}"
   enroll_listen: "{self.listen_host}:{self.enroll_port}"
 tls: {{mode: auto, server_names: [{", ".join(names)}]}}
-detection: {{rule_paths: ["{ROOT / "rules"}"]}}
+detection:
+  rule_paths: [{", ".join(f'"{p}"' for p in self.rule_paths)}]
+  {self.detection_extra}
 http: {{enabled: false}}
 logging: {{format: json}}
 """
