@@ -8,6 +8,7 @@ bin=.venv/bin
 echo "== generated code";  $bin/python scripts/gen_protos.py --check
 echo "== ruff";            $bin/ruff check . && $bin/ruff format --check .
 echo "== mypy --strict";   $bin/mypy
+echo "== rules";           $bin/canhgac-collector rules lint rules/ && $bin/canhgac-collector rules test rules/
 echo "== pytest"
 set +e
 $bin/python -m pytest "$@"

@@ -45,7 +45,7 @@ from canhgac.v1 import events_pb2
 from collector.detection.engine import DetectionEngine
 from collector.detection.ruleset import GOLDEN_SUFFIXES, find_rule_files, read_rule_files, rule_id
 
-CASE_START_NS: Final = 1_795_350_000_000_000_000  # 2026-11-22T05:40:00Z
+CASE_START_NS: Final = 1_795_350_000_000_000_000  # 2026-11-22T12:20:00Z
 _DURATION = re.compile(r"(?P<n>\d+(?:\.\d+)?)(?P<unit>ms|s|m|h|d)")
 _UNIT_NS: Final = {"ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9}
 _ALERTING_STATUSES: Final = frozenset({"stable", "test"})

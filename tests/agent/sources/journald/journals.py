@@ -13,7 +13,7 @@ import pytest
 JOURNAL_REMOTE = Path("/lib/systemd/systemd-journal-remote")
 JOURNALCTL = shutil.which("journalctl")
 BOOT_ID = "0123456789abcdef0123456789abcdef"
-T0_US = 1_795_350_000_000_000  # 2026-11-22T05:40:00Z, µs
+T0_US = 1_795_350_000_000_000  # 2026-11-22T12:20:00Z, µs
 
 needs_journal_tools = pytest.mark.skipif(
     not JOURNAL_REMOTE.exists() or JOURNALCTL is None,
