@@ -203,9 +203,19 @@ def _process_extra(ev: events_pb2.Event, p: Any, out: Fields) -> None:
         out["process.exit_code"] = p.exit_code
 
 
+# A successful useradd or groupadd always logs the new account's id: there 0 is root's id.
+_ID_ALWAYS_SET: Final = {
+    "user_created": ("user.id", "user", "uid"),
+    "group_created": ("group.id", "group", "gid"),
+}
+
+
 def _auth_extra(ev: events_pb2.Event, p: Any, out: Fields) -> None:
     if p.user_invalid:
         out["canhgac.auth.user_invalid"] = True
+    always = _ID_ALWAYS_SET.get(ev.action)
+    if always is not None and ev.outcome == events_pb2.OUTCOME_SUCCESS and getattr(p, always[1]):
+        out[always[0]] = getattr(p, always[2])
 
 
 def _file_extra(ev: events_pb2.Event, p: Any, out: Fields) -> None:

@@ -41,6 +41,10 @@ T = TypeVar("T")
 
 # Too common to narrow anything down: every event of a category bucket has these.
 _WEAK_FIELDS: Final = frozenset({"event.category", "event.type", "event.outcome", "event.module"})
+# Long free text: a substring found there narrows less than one in a path or a name.
+_LONG_TEXT_FIELDS: Final = frozenset(
+    {"process.command_line", "process.parent.command_line", "event.original", "process.args"}
+)
 # A substring shorter than this matches too much to be worth an automaton hit.
 MIN_SUBSTRING: Final = 3
 
@@ -124,11 +128,13 @@ def required_literal(pattern: str) -> str | None:
     return longest.lower() if len(longest) >= MIN_SUBSTRING else None
 
 
-def _cost(option: Anchors) -> tuple[int, int, int]:
-    """Lower is more selective: strong fields first, then fewer anchors, longer literals."""
+def _cost(option: Anchors) -> tuple[int, int, int, int]:
+    """Lower is more selective: strong fields first, then short-valued fields (a program's path
+    says more than a substring of a long command line), fewer anchors, longer literals."""
     weak = sum(a.field in _WEAK_FIELDS for a in option)
+    long_text = sum(a.field in _LONG_TEXT_FIELDS and not a.exact for a in option)
     shortest = min((len(a.literal) for a in option), default=0)
-    return (weak, len(option), -shortest)
+    return (weak, long_text, len(option), -shortest)
 
 
 class RuleIndex(Generic[T]):
@@ -147,30 +153,43 @@ class RuleIndex(Generic[T]):
             for a in found:
                 table = exact if a.exact else substrings
                 table.setdefault(a.field, {}).setdefault(a.literal, []).append(position)
-        self._exact = {f: {k: tuple(v) for k, v in t.items()} for f, t in exact.items()}
-        self._automata = {f: _automaton(t) for f, t in substrings.items()}
-        self._fields = tuple(sorted(set(self._exact) | set(self._automata)))
+        exact_tables = {f: {k: tuple(v) for k, v in t.items()} for f, t in exact.items()}
+        automata = {f: _automaton(t) for f, t in substrings.items()}
+        # One entry per indexed field, with its lookups, so an event costs one pass.
+        self._lookups = tuple(
+            (name, exact_tables.get(name), automata.get(name))
+            for name in sorted(set(exact_tables) | set(automata))
+        )
+        self._always_rules = [self._rules[i] for i in self._always]
         self.indexed = len(self._rules) - len(self._always)
 
     def __len__(self) -> int:
         return len(self._rules)
 
     def candidates(self, fields: Mapping[str, Any]) -> Sequence[T]:
-        if not self._fields:
+        if not self._lookups:
             return self._rules
-        hits: set[int] = set(self._always)
-        for name in self._fields:
+        hits: set[int] | None = None
+        for name, table, automaton in self._lookups:
             value = fields.get(name)
             if value is None:
                 continue
-            for folded in _texts(value):
-                table = self._exact.get(name)
+            texts = (value.lower(),) if type(value) is str else _texts(value)
+            for folded in texts:
                 if table is not None and (found := table.get(folded)) is not None:
-                    hits.update(found)
-                automaton = self._automata.get(name)
+                    if hits is None:
+                        hits = set(found)
+                    else:
+                        hits.update(found)
                 if automaton is not None:
                     for _, positions in automaton.iter(folded):
-                        hits.update(positions)
+                        if hits is None:
+                            hits = set(positions)
+                        else:
+                            hits.update(positions)
+        if hits is None:  # the common case: only the rules without anchors
+            return self._always_rules
+        hits.update(self._always)
         rules = self._rules
         return [rules[i] for i in sorted(hits)]
 

@@ -563,3 +563,27 @@ def test_is_known_field() -> None:
     assert not is_known_field("labels.")
     assert not is_known_field("Image")
     assert fields.REPEAT_COUNT_FIELD in FIELD_PATHS
+
+
+def test_a_new_account_with_id_zero_has_user_id_zero_but_a_login_has_none() -> None:
+    created = pb.Event(
+        category="iam",
+        action="user_created",
+        outcome=pb.OUTCOME_SUCCESS,
+        auth=pb.AuthEvent(user="toor", uid=0),
+    )
+    assert event_fields(created)["user.id"] == 0
+    login = pb.Event(
+        category="authentication",
+        action="ssh_login",
+        outcome=pb.OUTCOME_SUCCESS,
+        auth=pb.AuthEvent(user="alice"),
+    )
+    assert "user.id" not in event_fields(login)
+    failed = pb.Event(
+        category="iam",
+        action="user_created",
+        outcome=pb.OUTCOME_FAILURE,
+        auth=pb.AuthEvent(user="x"),
+    )
+    assert "user.id" not in event_fields(failed)

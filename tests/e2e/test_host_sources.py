@@ -77,9 +77,11 @@ def test_each_host_source_reaches_the_collector_typed(system: System, tmp_path: 
 
     find(system, "the file baseline", lambda e: e.action == "baseline_created")
 
-    # A process that lives a few milliseconds, named by an argument no other process has.
+    # A short-lived process, named by an argument no other process has.
     marker = f"canhgac-{uuid.uuid4().hex}"
-    subprocess.run(["/bin/sh", "-c", f"exit 7 # {marker}"], check=False)
+    # It lives 100 ms: long enough for /proc to be read under a loaded CI machine (the
+    # 50 ms case is the process source's own test).
+    subprocess.run(["/bin/sh", "-c", f"sleep 0.1; exit 7 # {marker}"], check=False)
     started = find(
         system,
         "the exec",
