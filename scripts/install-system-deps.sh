@@ -4,6 +4,11 @@ set -euo pipefail
 need=()
 # (the network sensor, console and metrics issues add nmap, chromium and prometheus here)
 command -v ip >/dev/null || need+=(iproute2)
+# The network sensor's tests: nmap scans and dig queries between network namespaces, and
+# tcpdump, with which scapy compiles BPF filters.
+command -v nmap >/dev/null || need+=(nmap)
+command -v dig >/dev/null || need+=(dnsutils)
+command -v tcpdump >/dev/null || need+=(tcpdump)
 # The journald source's tests write real journal files with systemd-journal-remote and read
 # them with journalctl.
 command -v journalctl >/dev/null || need+=(systemd)
