@@ -91,8 +91,10 @@ def _leaf(field: str, value: object) -> Anchors | None:
     if isinstance(value, SigmaNumber):
         return frozenset({Anchor(field, str(value.number).lower(), True)})
     if isinstance(value, SigmaRegularExpression):
-        literal = required_literal(str(value.regexp))
-        return None if literal is None else frozenset({Anchor(field, literal, False)})
+        literals = required_literals(str(value.regexp))
+        if literals is None:
+            return None
+        return frozenset(Anchor(field, literal, False) for literal in literals)
     if not isinstance(value, SigmaString):
         return None
     parts = value.s
@@ -105,27 +107,59 @@ def _leaf(field: str, value: object) -> Anchors | None:
     return frozenset({Anchor(field, longest.lower(), False)})
 
 
-def required_literal(pattern: str) -> str | None:
-    """The longest run of plain characters every match of `pattern` must contain, lower-cased,
-    or None. Only the pattern's top level is looked at (not branches, groups or repeats), and
-    a pattern with a top-level alternative has none: each literal there is truly required."""
+def required_literals(pattern: str) -> frozenset[str] | None:
+    """Literal texts (lower-cased) one of which every match of `pattern` contains, or None.
+
+    Read from the parse `re.compile` itself uses: a run of plain characters in the pattern's
+    sequence is required; a group or a repeat of at least one is required when its content is;
+    an alternation gives the union of each alternative's best choice (None if one alternative
+    has none). Of the required options the most selective (the longest shortest literal) wins.
+    """
     try:
         parsed = sre_parse.parse(pattern)
     except (re.error, RecursionError, OverflowError):
         return None
-    runs: list[str] = []
-    current: list[str] = []
-    for op, arg in parsed:
+    try:
+        return _best(_sequence_options(list(parsed)))
+    except RecursionError:
+        return None
+
+
+def _sequence_options(items: list[Any]) -> list[frozenset[str]]:
+    options: list[frozenset[str]] = []
+    run: list[str] = []
+
+    def close_run() -> None:
+        if len(run) >= MIN_SUBSTRING:
+            options.append(frozenset({"".join(run).lower()}))
+        run.clear()
+
+    for op, arg in items:
         if op is sre_constants.LITERAL:
-            current.append(chr(arg))
+            run.append(chr(arg))
             continue
-        if op is sre_constants.BRANCH:
-            return None
-        runs.append("".join(current))
-        current = []
-    runs.append("".join(current))
-    longest = max(runs, key=len)
-    return longest.lower() if len(longest) >= MIN_SUBSTRING else None
+        close_run()
+        if op is sre_constants.SUBPATTERN:
+            options.extend(_sequence_options(list(arg[-1])))
+        elif op in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT) and arg[0] >= 1:
+            options.extend(_sequence_options(list(arg[2])))
+        elif op is sre_constants.BRANCH:
+            union: set[str] = set()
+            for alternative in arg[1]:
+                best = _best(_sequence_options(list(alternative)))
+                if best is None:
+                    break
+                union |= best
+            else:
+                options.append(frozenset(union))
+    close_run()
+    return options
+
+
+def _best(options: list[frozenset[str]]) -> frozenset[str] | None:
+    if not options:
+        return None
+    return max(options, key=lambda o: (min(len(x) for x in o), -len(o)))
 
 
 def _cost(option: Anchors) -> tuple[int, int, int, int]:

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from sigma.rule import SigmaRule
 
 from collector.detection.compiler import compile_rule
-from collector.detection.index import Anchor, RuleIndex, anchors
+from collector.detection.index import Anchor, RuleIndex, anchors, required_literals
 from collector.detection.pipeline import canhgac_pipeline
 
 FIELDS = ["process.command_line", "process.executable", "user.name", "destination.port"]
@@ -131,3 +131,45 @@ def test_the_index_narrows_candidates() -> None:
     hits = index.candidates({"process.executable": "/usr/bin/tool7", "event.category": "process"})
     assert [compiled.index(c) for c in hits] == [7, 50]
     assert [compiled.index(c) for c in index.candidates({"event.category": "process"})] == [50]
+
+
+@st.composite
+def regexes(draw: st.DrawFn, depth: int = 0) -> str:
+    """Small patterns over a tiny alphabet: runs, groups, alternations and repeats."""
+    parts = []
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(
+            st.sampled_from(["run", "run", "group", "alt", "class"] if depth < 2 else ["run"])
+        )
+        if kind == "run":
+            part = draw(st.text("abcd", min_size=1, max_size=5))
+        elif kind == "class":
+            part = "[a-d]"
+        elif kind == "group":
+            part = f"(?:{draw(regexes(depth + 1))})"
+        else:
+            part = f"(?:{draw(regexes(depth + 1))}|{draw(regexes(depth + 1))})"
+        part += draw(st.sampled_from(["", "", "?", "*", "+"]))
+        parts.append(part)
+    return "".join(parts)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_every_match_of_a_regex_contains_one_of_its_required_literals(data: st.DataObject) -> None:
+    pattern = data.draw(regexes())
+    literals = required_literals(pattern)
+    if literals is None:
+        return
+    text = data.draw(st.from_regex(pattern, fullmatch=False))
+    assert any(lit in text.lower() for lit in literals), (pattern, text, literals)
+
+
+def test_required_literals_of_typical_rule_expressions() -> None:
+    assert required_literals(r"\bsocat\b.*\b(exec|system):") == frozenset({"socat"})
+    assert required_literals(r"^(ip6?tables|xtables-nft-multi)$") == frozenset(
+        {"tables", "xtables-nft-multi"}
+    )
+    assert required_literals(r"(?:abc)*x") is None  # the group may be absent
+    assert required_literals(r"nc\s+-e") is None  # nothing of three characters is required
+    assert required_literals("[unbalanced") is None
