@@ -16,7 +16,6 @@ top of the shared conventions in `base`:
 
 from __future__ import annotations
 
-import heapq
 from bisect import bisect_left, insort
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,10 +28,10 @@ from collector.detection.correlation.base import (
     Aliases,
     GroupKey,
     Threshold,
-    WindowCorrelation,
     WindowHit,
     optional_int,
 )
+from collector.detection.correlation.closing import ClosingWindows
 
 
 @dataclass(slots=True)
@@ -48,7 +47,7 @@ def _entry_time(entry: tuple[int, str, int]) -> int:
     return entry[0]
 
 
-class EventCountCorrelation(WindowCorrelation[_Group]):
+class EventCountCorrelation(ClosingWindows[_Group]):
     """Counts events per group key in a window and reports the groups that meet the condition.
 
     Feed it, in arrival order, every event that matched one of the rule's base rules (once
@@ -75,8 +74,6 @@ class EventCountCorrelation(WindowCorrelation[_Group]):
             aliases=aliases,
         )
         self.weight_field = weight_field
-        # Per agent, the open windows of the tumbling mode: a heap of (end, key, start).
-        self._deadlines: dict[str, list[tuple[int, GroupKey, int]]] = {}
 
     def feed(
         self, time_ns: int, fields: Mapping[str, Any], rule_keys: Sequence[str] = ()
@@ -96,18 +93,8 @@ class EventCountCorrelation(WindowCorrelation[_Group]):
         self._feed_tumbling(key, time_ns, event_id, weight, host)
         return hits
 
-    def advance(self, agent_id: str, time_ns: int) -> list[WindowHit]:
-        """Note that `agent_id` has reached `time_ns`; close its windows that are over."""
-        heap = self._deadlines.get(agent_id)
-        hits: list[WindowHit] = []
-        while heap and heap[0][0] < time_ns:
-            _, key, start = heapq.heappop(heap)
-            group = self._groups.get(key)
-            if group is not None and group.start == start:
-                del self._groups[key]
-                if self.threshold.met(group.total):
-                    hits.append(self._hit(key, group))
-        return hits
+    def _count(self, group: _Group) -> int:
+        return group.total
 
     def definition(self) -> dict[str, Any]:
         return {**super().definition(), "weight_field": self.weight_field}
@@ -153,39 +140,11 @@ class EventCountCorrelation(WindowCorrelation[_Group]):
         return hit
 
     def _feed_tumbling(self, key: GroupKey, t: int, event_id: str, weight: int, host: str) -> None:
-        group, new = self._group(key)
-        if new:
-            group.start = t
-            heap = self._deadlines.setdefault(key[0], [])
-            heapq.heappush(heap, (t + self.timespan_ns, key, t))
-            if len(heap) > 2 * self.max_groups:
-                self._compact(key[0])
+        group = self._open_window(key, t)
         if len(group.entries) < MAX_EVENT_IDS:
             insort(group.entries, (t, event_id, weight), key=_entry_time)
         group.total += weight
         group.host = host or group.host
-
-    def _compact(self, agent_id: str) -> None:
-        # Evicted groups leave their deadlines behind; without this a spray of distinct keys
-        # from one agent would grow the heap for a whole timespan despite max_groups.
-        heap = [
-            (g.start + self.timespan_ns, k, g.start)
-            for k, g in self._groups.items()
-            if k[0] == agent_id
-        ]
-        heapq.heapify(heap)
-        self._deadlines[agent_id] = heap
-
-    def _restored(self) -> None:
-        self._deadlines = {}
-        if self.eager:
-            return
-        for key, group in self._groups.items():
-            self._deadlines.setdefault(key[0], []).append(
-                (group.start + self.timespan_ns, key, group.start)
-            )
-        for heap in self._deadlines.values():
-            heapq.heapify(heap)
 
     def _dump_group(self, group: _Group) -> dict[str, Any]:
         return {

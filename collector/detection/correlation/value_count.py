@@ -17,7 +17,6 @@ conventions in `base`, `ValueCountCorrelation` (a property test holds a brute-fo
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,10 +27,10 @@ from collector.detection.correlation.base import (
     Aliases,
     GroupKey,
     Threshold,
-    WindowCorrelation,
     WindowHit,
     optional_int,
 )
+from collector.detection.correlation.closing import ClosingWindows
 from collector.detection.matchers import text
 
 
@@ -44,7 +43,7 @@ class _Group:
     host: str = ""
 
 
-class ValueCountCorrelation(WindowCorrelation[_Group]):
+class ValueCountCorrelation(ClosingWindows[_Group]):
     """Counts distinct values of `value_field` per group key in a window (see module doc)."""
 
     kind = "value_count"
@@ -69,7 +68,6 @@ class ValueCountCorrelation(WindowCorrelation[_Group]):
         self.value_field = value_field
         self.max_values = threshold.saturation
         self.valueless = 0
-        self._deadlines: dict[str, list[tuple[int, GroupKey, int]]] = {}
 
     def feed(
         self, time_ns: int, fields: Mapping[str, Any], rule_keys: Sequence[str] = ()
@@ -93,18 +91,8 @@ class ValueCountCorrelation(WindowCorrelation[_Group]):
         self._feed_tumbling(key, time_ns, value, event_id, host)
         return hits
 
-    def advance(self, agent_id: str, time_ns: int) -> list[WindowHit]:
-        """Note that `agent_id` has reached `time_ns`; close its windows that are over."""
-        heap = self._deadlines.get(agent_id)
-        hits: list[WindowHit] = []
-        while heap and heap[0][0] < time_ns:
-            _, key, start = heapq.heappop(heap)
-            group = self._groups.get(key)
-            if group is not None and group.start == start:
-                del self._groups[key]
-                if self.threshold.met(len(group.values)):
-                    hits.append(self._hit(key, group))
-        return hits
+    def _count(self, group: _Group) -> int:
+        return len(group.values)
 
     def definition(self) -> dict[str, Any]:
         return {**super().definition(), "field": self.value_field}
@@ -143,37 +131,10 @@ class ValueCountCorrelation(WindowCorrelation[_Group]):
         return hit
 
     def _feed_tumbling(self, key: GroupKey, t: int, value: str, event_id: str, host: str) -> None:
-        group, new = self._group(key)
-        if new:
-            group.start = t
-            heap = self._deadlines.setdefault(key[0], [])
-            heapq.heappush(heap, (t + self.timespan_ns, key, t))
-            if len(heap) > 2 * self.max_groups:
-                self._compact(key[0])
+        group = self._open_window(key, t)
         group.host = host or group.host
         if value not in group.values and len(group.values) < self.max_values:
             group.values[value] = (t, event_id)
-
-    def _compact(self, agent_id: str) -> None:
-        # As in event_count: drop the deadlines evicted groups left behind.
-        heap = [
-            (g.start + self.timespan_ns, k, g.start)
-            for k, g in self._groups.items()
-            if k[0] == agent_id
-        ]
-        heapq.heapify(heap)
-        self._deadlines[agent_id] = heap
-
-    def _restored(self) -> None:
-        self._deadlines = {}
-        if self.eager:
-            return
-        for key, group in self._groups.items():
-            self._deadlines.setdefault(key[0], []).append(
-                (group.start + self.timespan_ns, key, group.start)
-            )
-        for heap in self._deadlines.values():
-            heapq.heapify(heap)
 
     def _dump_group(self, group: _Group) -> dict[str, Any]:
         return {
