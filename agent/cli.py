@@ -128,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     en.add_argument("--hostname", help="host name to enroll with (default: this host's)")
     en.set_defaults(fn=cmd_enroll)
     sub.add_parser("example", help="print an example configuration").set_defaults(fn=cmd_example)
+    from agent.netsensor.replay import add_replay_command  # scapy is loaded only for replay
+
+    add_replay_command(sub)
     return p
 
 

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from agent.guard import LimitsConfig
+from agent.netsensor.config import NetSensorConfig
 from agent.sources.agentstatus.source import AgentStatusConfig
 from agent.sources.authlog.source import AuthLogConfig
 from agent.sources.fim import FimConfig
@@ -89,6 +90,8 @@ class SourcesConfig(StrictModel):
     inventory: InventoryConfig | None = InventoryConfig()
     # Off by default: where rsyslog runs, the journal and auth.log hold the same lines.
     journald: JournaldConfig | None = None
+    # Off by default: needs CAP_NET_RAW (AmbientCapabilities=CAP_NET_RAW in the systemd unit).
+    netsensor: NetSensorConfig | None = None
 
 
 class LoggingConfig(StrictModel):

@@ -55,7 +55,11 @@ class LimitsConfig(StrictModel):
     max_rss_bytes: int = Field(128 * MiB, ge=16 * MiB)
     # The limit of every source without an entry in `per_source`.
     default: SourceLimit = SourceLimit()
-    per_source: dict[str, SourceLimit] = Field(default_factory=dict)
+    # The network sensor of a busy server sees thousands of connections a second, each a flow
+    # record: it gets a higher limit than the host sources.
+    per_source: dict[str, SourceLimit] = Field(
+        default_factory=lambda: {"netsensor": SourceLimit(events_per_second=20_000, burst=200_000)}
+    )
 
     def for_source(self, source_id: str) -> SourceLimit:
         return self.per_source.get(source_id, self.default)

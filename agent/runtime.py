@@ -19,6 +19,7 @@ from agent.config import AgentConfig
 from agent.enroll.identity import IdentityFiles
 from agent.enroll.renewer import CertificateRenewer
 from agent.guard import guard_sources
+from agent.netsensor.source import NetSensorSource
 from agent.shipper import Shipper
 from agent.sources.agentstatus.source import AgentStatusSource, StatusSnapshot
 from agent.sources.authlog.source import AuthLogSource
@@ -51,6 +52,8 @@ def build_sources(config: AgentConfig, snapshot: StatusSnapshot) -> list[Source]
         sources.append(SocketSource(sc.sockets))
     if sc.inventory is not None:
         sources.append(InventorySource(sc.inventory))
+    if sc.netsensor is not None:
+        sources.append(NetSensorSource(sc.netsensor))
     if sc.journald is not None:
         sources.append(JournaldAuthSource(sc.journald))
     if sc.agent_status is not None:

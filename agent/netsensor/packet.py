@@ -66,6 +66,8 @@ class PacketInfo:
     quoted_proto: int = 0
     quoted_dport: int = 0
     payload: bytes = b""
+    # A non-first IPv4/IPv6 fragment: no L4 header, so no ports (counted, not an error).
+    fragment: bool = False
 
 
 class DecodeError(ValueError):

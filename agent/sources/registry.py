@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from agent.netsensor.source import NetSensorSource
 from agent.sources.agentstatus.source import AgentStatusSource
 from agent.sources.authlog.source import AuthLogSource
 from agent.sources.base import Source
@@ -19,4 +20,5 @@ SOURCES: dict[str, type[Source]] = {
     FileIntegritySource.source_id: FileIntegritySource,
     SocketSource.source_id: SocketSource,
     InventorySource.source_id: InventorySource,
+    NetSensorSource.source_id: NetSensorSource,
 }

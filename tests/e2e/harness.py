@@ -114,7 +114,7 @@ logging: {{format: json}}
         )
 
     def _sources_yaml(self) -> str:
-        others = ("agent_status", "process", "fim", "sockets", "inventory", "journald")
+        others = ("agent_status", "process", "fim", "sockets", "inventory", "journald", "netsensor")
         return "\n".join(f"  {sid}: {self.extra_sources.get(sid, 'null')}" for sid in others)
 
     def _spawn(self, args: list[str], netns: str | None, logname: str) -> subprocess.Popen[bytes]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
+import agent.netsensor
 import agent.sources
 from agent.sources.base import Source
 from agent.sources.registry import SOURCES
@@ -21,10 +22,13 @@ def _subclasses_of_source() -> set[type[Source]]:
 
 
 def test_every_source_is_registered() -> None:
-    for mod in pkgutil.walk_packages(agent.sources.__path__, "agent.sources."):
-        importlib.import_module(mod.name)
+    for package in (agent.sources, agent.netsensor):
+        for mod in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+            importlib.import_module(mod.name)
     concrete = {c for c in _subclasses_of_source() if not getattr(c, "__abstractmethods__", None)}
-    concrete = {c for c in concrete if c.__module__.startswith("agent.sources.")}
+    concrete = {
+        c for c in concrete if c.__module__.startswith(("agent.sources.", "agent.netsensor."))
+    }
     assert concrete == set(SOURCES.values())
     for sid, cls in SOURCES.items():
         assert cls.source_id == sid
