@@ -24,6 +24,7 @@ from collector.detection.enrich import NS, AlertEnricher, IncidentGrouper, Suppr
 from collector.detection.loader import load_detector
 from collector.detection.watch import RuleFileWatcher
 from collector.detection.worker import DetectionSettings, DetectionWorker
+from collector.dossiers.regime import Regime, load_regimes
 from collector.enroll.wiring import EnrollmentWiring
 from collector.ingest.committer import GroupCommitter
 from collector.ingest.server import build_server
@@ -77,6 +78,7 @@ class CollectorApp:
         self.store = open_configured_store(cfg)
         version = await self.store.run(self.store.store.migrate)
         log.info("store ready", extra={"fields": {"kind": cfg.storage.kind, "schema": version}})
+        self.regime = _load_regime(cfg)
         dc = cfg.detection
         state_path = cfg.state_dir / "detection-state.json"
         detector, loaded = load_detector(
@@ -146,13 +148,19 @@ class CollectorApp:
     def _enricher(self) -> AlertEnricher:
         dc, store = self.config.detection, self.store
 
-        async def system_of(agent_id: str) -> str:
-            record = await store.run(store.store.get_agent, agent_id)
-            return record.system_id if record is not None else ""
+        def lookup(agent_id: str) -> tuple[str, int]:
+            system_id = store.store.system_of_agent(agent_id) or ""
+            if not system_id:
+                return "", 0
+            system = store.store.get_system(system_id)
+            level = system and (system.approved_level or system.proposed_level)
+            return system_id, int(level or dc.system_levels.get(system_id, 0))
+
+        async def system_of(agent_id: str) -> tuple[str, int]:
+            return await store.run(lookup, agent_id)
 
         return AlertEnricher(
             system_of=system_of,
-            system_levels=dc.system_levels,
             level_raise=dc.level_raise,
             suppressor=Suppressor(dc.suppress_window_s * NS),
             incidents=IncidentGrouper(dc.incident_window_s * NS),
@@ -199,6 +207,21 @@ class CollectorApp:
                 await task
         self.detection.close()
         self.store.close()
+
+
+def _load_regime(cfg: CollectorConfig) -> Regime | None:
+    """The configured legal regime. An unknown id or a broken file stops the start with the
+    reason; a missing directory only warns (the registry and levels work without it)."""
+    directory = cfg.dossiers.regime_dir
+    if not directory.is_dir():
+        log.warning(
+            "legal regime data not found: level calculation and legal clocks are unavailable",
+            extra={"fields": {"regime_dir": str(directory)}},
+        )
+        return None
+    regime = load_regimes(directory).select(cfg.dossiers.regime)
+    log.info("legal regime", extra={"fields": {"regime": regime.id}})
+    return regime
 
 
 async def run_forever(config: CollectorConfig) -> None:

@@ -20,6 +20,7 @@ from canhgac.v1 import events_pb2
 from collector import config as cfgmod
 from collector.detection.cli import add_rules_commands
 from collector.detection.worker import SEVERITY_NAMES
+from collector.dossiers.cli import add_systems_commands
 from collector.enroll.cli import add_agent_revoke, add_token_commands
 from collector.storage.base import StoredAlert
 
@@ -203,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_agent_revoke(agents, with_config)
     add_token_commands(sub, with_config)
     add_rules_commands(sub, with_config)
+    add_systems_commands(sub, with_config)
     return p
 
 

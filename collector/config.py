@@ -113,6 +113,15 @@ class DetectionConfig(StrictModel):
     )
 
 
+class DossiersConfig(StrictModel):
+    """The legal regime the deployment follows, and where the regime data files are."""
+
+    # The id of a file in regime_dir (rules/regimes/): vn-2026 (Law 116/2025, ND 331/2026,
+    # ND 333/2026, TCVN 14423:2026) or vn-legacy-2016 (ND 85/2016, TT 12/2022).
+    regime: str = Field("vn-2026", pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
+    regime_dir: Path = Path("/usr/share/canhgac/rules/regimes")
+
+
 class HttpConfig(StrictModel):
     """The HTTP side (console, /metrics, /healthz). Loopback by default."""
 
@@ -135,6 +144,7 @@ class CollectorConfig(StrictModel):
     tls: TlsConfig = TlsConfig()
     storage: StorageConfig = StorageConfig()
     detection: DetectionConfig = DetectionConfig()
+    dossiers: DossiersConfig = DossiersConfig()
     http: HttpConfig = HttpConfig()
     logging: LoggingConfig = LoggingConfig()
 

@@ -32,6 +32,8 @@ storage:
   kind: sqlite
 detection:
   rule_paths: [{ROOT / "rules"}]
+dossiers:
+  regime_dir: {ROOT / "rules" / "regimes"}
 http:
   listen: 127.0.0.1:{http_port}
 """

@@ -1,8 +1,9 @@
 """What happens to alerts between the engine and the store, in the collector process.
 
-1. **System and level.** The alert's agent belongs to the information system its enrollment
-   token named (the agent registry's `system_id`); that system's security level (1-5) comes
-   from `detection.system_levels` until the dossier feature supplies it. Severity is raised by
+1. **System and level.** The alert's agent belongs to an information system of the registry
+   (by its agent id, host name or address among the system's assets, else the system its
+   enrollment token named); the system's security level (1-5) is its approved level, else its
+   proposed level, else `detection.system_levels`. Severity is raised by
    `detection.level_raise[level]` steps (default: one step at levels 4 and 5), never above
    critical: the same intrusion matters more on a level-4 system than on a level-1 one.
 2. **Suppression.** An alert identical to one stored within `suppress_window_s` (same rule,
@@ -118,32 +119,33 @@ def raise_severity(
     return alert_pb2.Severity.ValueType(min(alert_pb2.SEVERITY_CRITICAL, severity + steps))
 
 
-SystemOf = Callable[[str], Awaitable[str]]
+# agent id -> (information system id or "", its security level or 0)
+SystemOf = Callable[[str], Awaitable[tuple[str, int]]]
 
 
 @dataclass
 class AlertEnricher:
     """The three steps of the module docstring, in that order; an `Enricher` for the worker.
 
-    `system_of(agent_id)` gives the agent's information system ("" when none); it is asked at
-    most once a minute per agent.
+    `system_of(agent_id)` gives the agent's information system ("" when none) and its level
+    (0 when unknown); it is asked at most once a minute per agent.
     """
 
     system_of: SystemOf
-    system_levels: Mapping[str, int]
     level_raise: Mapping[int, int]
     suppressor: Suppressor
     incidents: IncidentGrouper
     on_suppressed: Callable[[alert_pb2.Alert], None] = lambda _alert: None
     monotonic: Callable[[], float] = time.monotonic
-    _systems: dict[str, tuple[str, float]] = field(default_factory=dict)
+    _systems: dict[str, tuple[tuple[str, int], float]] = field(default_factory=dict)
 
     async def __call__(self, alerts: list[alert_pb2.Alert]) -> list[alert_pb2.Alert]:
         kept: list[alert_pb2.Alert] = []
         for alert in alerts:
-            if not alert.system_id:
-                alert.system_id = await self._system(alert.agent_id)
-            level = self.system_levels.get(alert.system_id, 0) if alert.system_id else 0
+            system, level = await self._system(alert.agent_id)
+            alert.system_id = alert.system_id or system
+            if alert.system_id != system:
+                level = 0  # the alert names another system than the agent's: level unknown
             if level and not alert.system_level:
                 alert.system_level = level
                 alert.severity = raise_severity(alert.severity, self.level_raise.get(level, 0))
@@ -154,7 +156,7 @@ class AlertEnricher:
             kept.append(alert)
         return kept
 
-    async def _system(self, agent_id: str) -> str:
+    async def _system(self, agent_id: str) -> tuple[str, int]:
         now = self.monotonic()
         cached = self._systems.get(agent_id)
         if cached is not None and now - cached[1] < 60:

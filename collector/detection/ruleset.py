@@ -1,7 +1,7 @@
 """Reading Sigma rule files: every file on its own, so one broken file costs only itself.
 
 `read_rule_files()` walks the given files and directories (recursively, `*.yml` and `*.yaml`,
-except the golden event files `*.golden.yml` beside the rules),
+except the golden event files `*.golden.yml` beside the rules and the `regimes/` data folders),
 parses each with pySigma and returns the rules that parsed cleanly plus one RuleLoadError per
 problem (unreadable file, YAML syntax error with its line, Sigma schema error, duplicate id).
 Cross-file work (references from correlations to base rules) is left to the engine.
@@ -26,6 +26,8 @@ from collector.detection.base import RuleLoadError
 RULE_SUFFIXES: Final[frozenset[str]] = frozenset({".yml", ".yaml"})
 # A rule file's golden events (`NAME.golden.yml`, see goldens.py) sit beside it: not rules.
 GOLDEN_SUFFIXES: Final[tuple[str, ...]] = (".golden.yml", ".golden.yaml")
+# Folders of rules/ that hold other data, not Sigma rules: the legal regimes (collector/dossiers).
+NON_RULE_DIRS: Final[frozenset[str]] = frozenset({"regimes"})
 
 # pySigma reports most schema problems as SigmaError but lets plain Python errors escape on some
 # malformed values (a detection that is a number, a tag that is a list ...). A broken file must
@@ -67,7 +69,9 @@ def find_rule_files(paths: Iterable[Path | str]) -> tuple[list[Path], list[RuleL
                 sorted(
                     p
                     for p in path.rglob("*")
-                    if p.suffix in RULE_SUFFIXES and not p.name.endswith(GOLDEN_SUFFIXES)
+                    if p.suffix in RULE_SUFFIXES
+                    and not p.name.endswith(GOLDEN_SUFFIXES)
+                    and not NON_RULE_DIRS.intersection(p.relative_to(path).parts[:-1])
                 )
             )
         elif path.is_file():

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from canhgac.v1 import alert_pb2, events_pb2
+from collector.dossiers.store import DossierStore
 from collector.storage.enrollment import EnrollmentStore
 
 
@@ -69,9 +70,10 @@ class AgentRecord:
     revoked_ns: int = 0
 
 
-class Store(EnrollmentStore, Protocol):
+class Store(EnrollmentStore, DossierStore, Protocol):
     """Durable state of the collector: events, alerts, agents (and, through EnrollmentStore,
-    enrollment tokens and agents' certificates)."""
+    enrollment tokens and agents' certificates; through DossierStore, information systems,
+    their dossiers and assets)."""
 
     def migrate(self) -> int:
         """Apply pending schema migrations; return the schema version now in force.

@@ -14,6 +14,7 @@ from psycopg.rows import TupleRow
 
 from canhgac.errors import MigrationError, StorageError
 from canhgac.v1 import alert_pb2, events_pb2
+from collector.dossiers.store import DossierStoreMixin
 from collector.storage.base import AgentRecord, BatchToStore, StoredEvent
 from collector.storage.enrollment_sql import EnrollmentStoreMixin, Sql
 from collector.storage.migrations import (
@@ -91,7 +92,7 @@ def redact_dsn(dsn: str) -> str:
     return f"postgresql://{user}{info.get('host', '')}{port}/{info.get('dbname', '')}"
 
 
-class PostgresStore(SharedReadsMixin, EnrollmentStoreMixin):
+class PostgresStore(SharedReadsMixin, EnrollmentStoreMixin, DossierStoreMixin):
     """Store in a PostgreSQL database (the scale-out deployment).
 
     Tables live in the first schema of the connection's search_path. A batch is committed

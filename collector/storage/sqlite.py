@@ -13,6 +13,7 @@ from pathlib import Path
 
 from canhgac.errors import MigrationError, StorageError
 from canhgac.v1 import alert_pb2, events_pb2
+from collector.dossiers.store import DossierStoreMixin
 from collector.storage.base import AgentRecord, BatchToStore, StoredEvent
 from collector.storage.enrollment_sql import EnrollmentStoreMixin, Sql
 from collector.storage.migrations import (
@@ -68,7 +69,7 @@ ON CONFLICT (agent_id) DO UPDATE SET
 _IDS_PER_QUERY = 500
 
 
-class SqliteStore(SharedReadsMixin, EnrollmentStoreMixin):
+class SqliteStore(SharedReadsMixin, EnrollmentStoreMixin, DossierStoreMixin):
     """Store in one SQLite file (the embedded deployment).
 
     The file is put in WAL mode with synchronous=FULL, so a batch is on disk when store_batch

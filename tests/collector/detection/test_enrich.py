@@ -94,14 +94,13 @@ def test_raise_severity_caps_at_critical() -> None:
 async def test_enricher_sets_system_and_level_raises_severity_suppresses_and_groups() -> None:
     lookups: list[str] = []
 
-    async def system_of(agent_id: str) -> str:
+    async def system_of(agent_id: str) -> tuple[str, int]:
         lookups.append(agent_id)
-        return {"web-01": "portal", "db-01": "hr"}.get(agent_id, "")
+        return {"web-01": ("portal", 4), "db-01": ("hr", 2)}.get(agent_id, ("", 0))
 
     suppressed: list[str] = []
     enrich = AlertEnricher(
         system_of=system_of,
-        system_levels={"portal": 4, "hr": 2},
         level_raise={4: 1, 5: 1},
         suppressor=Suppressor(600 * NS),
         incidents=IncidentGrouper(3600 * NS),

@@ -1,0 +1,1 @@
+"""Information systems: their registry, level dossiers and assets."""
