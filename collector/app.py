@@ -25,6 +25,7 @@ from collector.detection.loader import load_detector
 from collector.detection.watch import RuleFileWatcher
 from collector.detection.worker import DetectionSettings, DetectionWorker
 from collector.dossiers.regime import Regime, load_regimes
+from collector.dossiers.retention import RetentionWorker, check_retention
 from collector.enroll.wiring import EnrollmentWiring
 from collector.ingest.committer import GroupCommitter
 from collector.ingest.server import build_server
@@ -79,6 +80,20 @@ class CollectorApp:
         version = await self.store.run(self.store.store.migrate)
         log.info("store ready", extra={"fields": {"kind": cfg.storage.kind, "schema": version}})
         self.regime = _load_regime(cfg)
+        if self.regime is not None:
+            # Refuses to start with a retention shorter than the law's minimum for a level.
+            policy = await self.store.run(
+                check_retention, self.store.store, cfg.retention, self.regime
+            )
+            log.info(
+                "event retention",
+                extra={
+                    "fields": {
+                        "default_months": policy.default_months,
+                        "systems": len(policy.systems),
+                    }
+                },
+            )
         dc = cfg.detection
         state_path = cfg.state_dir / "detection-state.json"
         detector, loaded = load_detector(
@@ -126,6 +141,20 @@ class CollectorApp:
         await self.enrollment.start()
         self.enroll_port = self.enrollment.port
         self._tasks.append(asyncio.create_task(self.detection.run(), name="detection"))
+        if self.regime is not None:
+            self._retention_stop = asyncio.Event()
+            retention = RetentionWorker(
+                self.store,
+                cfg.retention,
+                self.regime,
+                clock_ns=self.clock_ns,
+                on_deleted=lambda _system, n: self.metrics.discarded.labels(
+                    stage="retention", reason="expired", intentional="true"
+                ).inc(n),
+            )
+            self._tasks.append(
+                asyncio.create_task(retention.run(self._retention_stop), name="retention")
+            )
         if dc.reload_check_s:
             watcher = RuleFileWatcher(dc.rule_paths, self.detection.request_reload)
             self._tasks.append(
@@ -199,6 +228,8 @@ class CollectorApp:
         await self.detection.drain(timeout=grace * 2)
         if self.config.http.enabled:
             self.http.should_exit = True
+        if self.regime is not None:
+            self._retention_stop.set()
         for task in self._tasks:
             if task.get_name() in ("detection", "rule-watch"):
                 task.cancel()

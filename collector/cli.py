@@ -21,6 +21,8 @@ from collector import config as cfgmod
 from collector.detection.cli import add_rules_commands
 from collector.detection.worker import SEVERITY_NAMES
 from collector.dossiers.cli import add_systems_commands
+from collector.dossiers.findings_cli import add_findings_commands
+from collector.dossiers.incident_cli import add_incident_commands
 from collector.enroll.cli import add_agent_revoke, add_token_commands
 from collector.storage.base import StoredAlert
 
@@ -205,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_token_commands(sub, with_config)
     add_rules_commands(sub, with_config)
     add_systems_commands(sub, with_config)
+    add_incident_commands(sub, with_config)
+    add_findings_commands(sub, with_config)
     return p
 
 

@@ -122,6 +122,27 @@ class DossiersConfig(StrictModel):
     regime_dir: Path = Path("/usr/share/canhgac/rules/regimes")
 
 
+class RetentionConfig(StrictModel):
+    """How long events are kept, in calendar months (collector/dossiers/retention.py).
+
+    A system's effective retention is the longer of what is configured here and the minimum
+    its legal regime sets for its level; an entry in `per_system` shorter than that minimum
+    stops the start with a ConfigError. Agents in no system keep `default_months`.
+    """
+
+    default_months: int = Field(12, ge=1, le=1200)
+    per_system: dict[str, Annotated[int, Field(ge=1, le=1200)]] = Field(default_factory=dict)
+    # How often old events are looked for and deleted.
+    check_interval_s: int = Field(3600, ge=60, le=7 * 86_400)
+
+
+class FindingsConfig(StrictModel):
+    """Compliance findings (`canhgac-collector findings`)."""
+
+    # A system none of whose agents has been seen for this long is reported as silent.
+    silent_after_s: int = Field(86_400, ge=60, le=365 * 86_400)
+
+
 class HttpConfig(StrictModel):
     """The HTTP side (console, /metrics, /healthz). Loopback by default."""
 
@@ -145,6 +166,8 @@ class CollectorConfig(StrictModel):
     storage: StorageConfig = StorageConfig()
     detection: DetectionConfig = DetectionConfig()
     dossiers: DossiersConfig = DossiersConfig()
+    retention: RetentionConfig = RetentionConfig()
+    findings: FindingsConfig = FindingsConfig()
     http: HttpConfig = HttpConfig()
     logging: LoggingConfig = LoggingConfig()
 

@@ -218,6 +218,9 @@ class DetectionWorker:
             return
         inserted = await self._store.run(self._store.store.insert_alerts, alerts)
         for alert, new in zip(alerts, inserted, strict=True):
+            if new and alert.incident_id:
+                # The first alert of an incident id opens the incident record; the rest join it.
+                await self._store.run(self._store.store.open_or_attach, alert, at_ns=time.time_ns())
             if new:
                 self._metrics.alerts.labels(
                     rule_id=alert.rule_id,

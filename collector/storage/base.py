@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from canhgac.v1 import alert_pb2, events_pb2
+from collector.dossiers.incidents import IncidentStore
 from collector.dossiers.store import DossierStore
 from collector.storage.enrollment import EnrollmentStore
 
@@ -70,10 +71,10 @@ class AgentRecord:
     revoked_ns: int = 0
 
 
-class Store(EnrollmentStore, DossierStore, Protocol):
+class Store(EnrollmentStore, DossierStore, IncidentStore, Protocol):
     """Durable state of the collector: events, alerts, agents (and, through EnrollmentStore,
     enrollment tokens and agents' certificates; through DossierStore, information systems,
-    their dossiers and assets)."""
+    their dossiers and assets; through IncidentStore, incidents and their report log)."""
 
     def migrate(self) -> int:
         """Apply pending schema migrations; return the schema version now in force.
@@ -131,6 +132,26 @@ class Store(EnrollmentStore, DossierStore, Protocol):
         """Stored events with one of these ids, in row-id order; unknown ids are skipped.
 
         An event id stored more than once (re-sent in a new batch) gives each stored copy.
+        """
+        ...
+
+    def delete_events_before(
+        self,
+        before_ns: int,
+        *,
+        agent_ids: Sequence[str] | None = None,
+        except_agent_ids: Sequence[str] = (),
+        limit: int = 10_000,
+    ) -> int:
+        """Delete at most `limit` (>= 1) expired events in one transaction; return how many.
+
+        An event has expired when both its own time (time_ns) and its arrival (received_ns)
+        are before `before_ns`, so an agent with a clock far in the past cannot lose its events
+        early. Only events of `agent_ids` (None: every agent) and not of `except_agent_ids` go.
+
+        The batches rows stay: they are the deduplication record of (agent_id, seq) and the
+        source of last_seq, so a batch re-sent after its events expired is still recognised
+        and not stored again; their `events` count stays the number stored at the time.
         """
         ...
 

@@ -14,6 +14,7 @@ from psycopg.rows import TupleRow
 
 from canhgac.errors import MigrationError, StorageError
 from canhgac.v1 import alert_pb2, events_pb2
+from collector.dossiers.incidents import IncidentStoreMixin
 from collector.dossiers.store import DossierStoreMixin
 from collector.storage.base import AgentRecord, BatchToStore, StoredEvent
 from collector.storage.enrollment_sql import EnrollmentStoreMixin, Sql
@@ -30,6 +31,7 @@ from collector.storage.rows import (
     agent_row,
     alert_row,
     check_batch_key,
+    check_limit,
     event_rows,
     stored_event,
 )
@@ -56,6 +58,15 @@ _INSERT_ALERT = (
     "INSERT INTO alerts (alert_id, rule_id, severity, created_ns, agent_id, host, system_id, "
     "data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (alert_id) DO NOTHING"
 )
+_DELETE_EXPIRED = """
+DELETE FROM events WHERE row_id IN (
+    SELECT row_id FROM events
+    WHERE time_ns < %s AND received_ns < %s
+      AND (%s::text[] IS NULL OR agent_id = ANY(%s::text[]))
+      AND agent_id <> ALL(%s::text[])
+    LIMIT %s
+)
+"""
 # first_seen_ns 0 means "not known", so a later record may fill it in; otherwise it is kept.
 _UPSERT_AGENT = """
 INSERT INTO agents (agent_id, hostname, version, first_seen_ns, last_seen_ns, last_seq, peer,
@@ -92,7 +103,7 @@ def redact_dsn(dsn: str) -> str:
     return f"postgresql://{user}{info.get('host', '')}{port}/{info.get('dbname', '')}"
 
 
-class PostgresStore(SharedReadsMixin, EnrollmentStoreMixin, DossierStoreMixin):
+class PostgresStore(SharedReadsMixin, EnrollmentStoreMixin, DossierStoreMixin, IncidentStoreMixin):
     """Store in a PostgreSQL database (the scale-out deployment).
 
     Tables live in the first schema of the connection's search_path. A batch is committed
@@ -240,6 +251,26 @@ class PostgresStore(SharedReadsMixin, EnrollmentStoreMixin, DossierStoreMixin):
         with self._session("events_by_ids") as conn:
             rows = conn.execute(_SELECT_EVENTS_BY_ID, (list(event_ids),)).fetchall()
         return [stored_event(row) for row in rows]
+
+    def delete_events_before(
+        self,
+        before_ns: int,
+        *,
+        agent_ids: Sequence[str] | None = None,
+        except_agent_ids: Sequence[str] = (),
+        limit: int = 10_000,
+    ) -> int:
+        check_limit(limit)
+        if agent_ids is not None and not agent_ids:
+            return 0
+        # A NULL array switches its condition off; arrays keep the statement text fixed.
+        agents = None if agent_ids is None else list(agent_ids)
+        with self._session("delete_events_before") as conn, conn.transaction():
+            cursor = conn.execute(
+                _DELETE_EXPIRED,
+                (before_ns, before_ns, agents, agents, list(except_agent_ids), limit),
+            )
+            return int(cursor.rowcount)
 
     def upsert_agent(self, agent: AgentRecord) -> None:
         with self._session("upsert_agent") as conn:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from canhgac.errors import MigrationError, StorageError
 from canhgac.v1 import alert_pb2, events_pb2
+from collector.dossiers.incidents import IncidentStoreMixin
 from collector.dossiers.store import DossierStoreMixin
 from collector.storage.base import AgentRecord, BatchToStore, StoredEvent
 from collector.storage.enrollment_sql import EnrollmentStoreMixin, Sql
@@ -29,6 +30,7 @@ from collector.storage.rows import (
     agent_row,
     alert_row,
     check_batch_key,
+    check_limit,
     event_rows,
     stored_event,
 )
@@ -65,11 +67,12 @@ ON CONFLICT (agent_id) DO UPDATE SET
     peer = excluded.peer,
     status = excluded.status
 """
+_DELETE_EXPIRED = "DELETE FROM events WHERE row_id IN (SELECT row_id FROM events WHERE {} LIMIT ?)"
 # Keeps `IN (...)` lists well under SQLITE_MAX_VARIABLE_NUMBER on old SQLite builds (999).
 _IDS_PER_QUERY = 500
 
 
-class SqliteStore(SharedReadsMixin, EnrollmentStoreMixin, DossierStoreMixin):
+class SqliteStore(SharedReadsMixin, EnrollmentStoreMixin, DossierStoreMixin, IncidentStoreMixin):
     """Store in one SQLite file (the embedded deployment).
 
     The file is put in WAL mode with synchronous=FULL, so a batch is on disk when store_batch
@@ -185,6 +188,30 @@ class SqliteStore(SharedReadsMixin, EnrollmentStoreMixin, DossierStoreMixin):
                 rows += conn.execute(query, chunk).fetchall()
         rows.sort(key=lambda row: row[0])
         return [stored_event(row) for row in rows]
+
+    def delete_events_before(
+        self,
+        before_ns: int,
+        *,
+        agent_ids: Sequence[str] | None = None,
+        except_agent_ids: Sequence[str] = (),
+        limit: int = 10_000,
+    ) -> int:
+        check_limit(limit)
+        where = "time_ns < ? AND received_ns < ?"
+        params: list[object] = [before_ns, before_ns]
+        if agent_ids is not None:
+            if not agent_ids:
+                return 0
+            where += f" AND agent_id IN ({', '.join('?' * len(agent_ids))})"
+            params += agent_ids
+        if except_agent_ids:
+            where += f" AND agent_id NOT IN ({', '.join('?' * len(except_agent_ids))})"
+            params += except_agent_ids
+        # Only "?" placeholders are interpolated; the values are bound parameters.
+        query = _DELETE_EXPIRED.format(where)
+        with self._session("delete_events_before") as conn, _transaction(conn):
+            return conn.execute(query, [*params, limit]).rowcount
 
     def upsert_agent(self, agent: AgentRecord) -> None:
         with self._session("upsert_agent") as conn:

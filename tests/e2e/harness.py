@@ -92,6 +92,7 @@ tls: {{mode: auto, server_names: [{", ".join(names)}]}}
 detection:
   rule_paths: [{", ".join(f'"{p}"' for p in self.rule_paths)}]
   {self.detection_extra}
+dossiers: {{regime_dir: "{ROOT / "rules" / "regimes"}"}}
 http: {{enabled: false}}
 logging: {{format: json}}
 """

@@ -65,6 +65,33 @@ def test_five_failed_logins_raise_one_alert(system: System) -> None:
     assert alert["agent_id"] == "e2e-agent"
     assert alert["status"] == "open"
 
+    # The alert opened an incident record, with its legal clocks, and the compliance findings
+    # run against the legal regime's data.
+    listing = subprocess.run(
+        [
+            BIN / "canhgac-collector",
+            "incidents",
+            "list",
+            "--json",
+            "--config",
+            system.collector_cfg,
+        ],
+        capture_output=True,
+        check=True,
+        timeout=30,
+    )
+    (incident,) = [json.loads(line) for line in listing.stdout.decode().splitlines()]
+    assert incident["alerts"] == 1
+    assert incident["category"] == "unauthorized_access"
+    findings = subprocess.run(
+        [BIN / "canhgac-collector", "findings", "--json", "--config", system.collector_cfg],
+        capture_output=True,
+        check=True,
+        timeout=30,
+    )
+    codes = {json.loads(line)["code"] for line in findings.stdout.decode().splitlines()}
+    assert "agent_without_system" in codes  # the test's agent belongs to no system
+
     # `alerts tail` shows it too, and stops by itself with --timeout.
     tail = subprocess.run(
         [
