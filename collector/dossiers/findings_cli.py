@@ -29,6 +29,7 @@ def render(f: Finding) -> str:
 
 def cmd_findings(ns: argparse.Namespace) -> int:
     from collector import config as cfgmod
+    from collector.dossiers.incident_findings import incident_findings
     from collector.dossiers.regime import load_regimes
     from collector.enroll.cli import open_store
 
@@ -36,10 +37,10 @@ def cmd_findings(ns: argparse.Namespace) -> int:
     registry = load_regimes(ns.regimes or config.dossiers.regime_dir)
     regime = registry.select(config.dossiers.regime)
     store = open_store(ns)
+    now = dt.datetime.now(dt.UTC)
     try:
-        found = compute_findings(
-            store, regime, config, dt.datetime.now(dt.UTC), regimes=registry, system_id=ns.system
-        )
+        found = compute_findings(store, regime, config, now, regimes=registry, system_id=ns.system)
+        found += incident_findings(store, regime, now, regimes=registry, system_id=ns.system)
     finally:
         store.close()
     for f in found:

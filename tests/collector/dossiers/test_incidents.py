@@ -208,3 +208,35 @@ def test_the_report_log_is_append_only(store: Store, backend: Backend) -> None:
         with pytest.raises(Exception, match="append-only"):
             backend.run_script(statement)
     assert store.report_log("A") == entries
+
+
+@pytest.mark.parametrize("regime", [NEW, LEGACY], ids=["vn-2026", "vn-legacy-2016"])
+def test_incident_deadlines_approaching_and_missed_are_findings(store: Store, regime: Any) -> None:
+    from collector.dossiers.incident_findings import incident_findings
+
+    serious = incident(severity="serious", detected_at=DETECTED)
+    assert store.create_incident(serious, at_ns=T0)
+    soon = DETECTED + dt.timedelta(hours=20)  # within 6 h of a 24 h notice, if the regime has one
+    late = DETECTED + dt.timedelta(days=10)  # every duty of either regime has passed
+    clocks_soon = serious.deadlines(regime, now=soon)
+    found_soon = incident_findings(store, regime, soon)
+    expected_soon = {c.deadline.kind for c in clocks_soon if c.due - soon <= dt.timedelta(hours=6)}
+    assert {f.data["duty"] for f in found_soon} == expected_soon
+    assert all(f.code == "incident_deadline_approaching" for f in found_soon)
+    found_late = incident_findings(store, regime, late)
+    assert found_late
+    assert {f.code for f in found_late} == {"incident_deadline_missed"}
+    assert len(found_late) == len(serious.deadlines(regime, now=late))
+    assert all(f.basis[0].source and f.basis[0].confidence for f in found_late)
+    assert all(f.system_id == "dvc-portal" for f in found_late)
+    # A notice and a report sent in time leave nothing to find.
+    done = serious.model_copy(
+        update={
+            "reports": (
+                SentReport(kind="notice", sent_at=DETECTED + dt.timedelta(hours=1)),
+                SentReport(kind="initial", sent_at=DETECTED + dt.timedelta(hours=2)),
+            )
+        }
+    )
+    store.update_incident(done)
+    assert incident_findings(store, regime, late) == []
