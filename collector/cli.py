@@ -21,6 +21,7 @@ from collector import config as cfgmod
 from collector.detection.cli import add_rules_commands
 from collector.detection.worker import SEVERITY_NAMES
 from collector.dossiers.cli import add_systems_commands
+from collector.dossiers.components_cli import add_components_commands
 from collector.dossiers.findings_cli import add_findings_commands
 from collector.dossiers.incident_cli import add_incident_commands
 from collector.enroll.cli import add_agent_revoke, add_token_commands
@@ -209,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_systems_commands(sub, with_config)
     add_incident_commands(sub, with_config)
     add_findings_commands(sub, with_config)
+    add_components_commands(sub, with_config)
     return p
 
 

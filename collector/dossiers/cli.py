@@ -25,6 +25,7 @@ from pydantic import Field, ValidationError, model_validator
 from canhgac.config import StrictModel, format_validation_error, load_yaml, parse_model
 from canhgac.errors import ConfigError
 from collector.dossiers.model import (
+    REVIEW_KINDS,
     STATUS_LABELS,
     AssetConflictError,
     Assets,
@@ -33,6 +34,7 @@ from collector.dossiers.model import (
     DossierStatus,
     InformationSystem,
     RegistryError,
+    ReviewRecord,
     asset_conflicts,
     dump,
     transition,
@@ -289,6 +291,42 @@ def cmd_dossier(ns: argparse.Namespace, clock: Clock = time.time_ns) -> int:
     return 0
 
 
+def cmd_review(ns: argparse.Namespace, clock: Clock = time.time_ns) -> int:
+    """Append one review record (log/account review, scan, pentest, restore test) to the
+    system's dossier; the dossier history notes "review recorded"."""
+    from collector.dossiers.clock import VN_TZ
+
+    now_ns = clock()
+    today = dt.datetime.fromtimestamp(now_ns / 1e9, VN_TZ).date()
+    if ns.date > today:
+        raise ConfigError(f"{ns.date} is after today ({today}) in Vietnam", location="--date")
+    given = {"kind": ns.kind, "date": ns.date, "by": ns.by, "scope": ns.scope}
+    given |= {"notes": ns.notes, "file_ref": ns.file_ref}
+    record = _validated(ReviewRecord, given, "--kind/--date/...")
+    store = open_store(ns)
+    try:
+        before = store.get_dossier(ns.system_id)
+        if before is None:
+            raise RegistryError("no such system", location=ns.system_id)
+        after = before.model_copy(update={"reviews": (*before.reviews, record)})
+        after = _validated(Dossier, dump(after), ns.system_id)
+        store.set_dossier(
+            ns.system_id,
+            after,
+            actor=ns.actor,
+            at_ns=now_ns,
+            note="review recorded",
+            expect_status=before.status,
+        )
+    finally:
+        store.close()
+    print(
+        f"system {ns.system_id}: {record.kind} of {record.date.isoformat()} recorded "
+        f"({len(after.reviews)} review record(s))"
+    )
+    return 0
+
+
 def _date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -394,3 +432,11 @@ def add_systems_commands(sub: Any, with_config: WithConfig) -> None:
     d.add_argument("--appraisal-body", help="who appraises the dossier")
     d.add_argument("--note", help="why, for the dossier history")
     d.add_argument("--actor", default=_default_actor(), help="who, for the dossier history")
+    r = command("review", "record a log/account review, scan, pentest or restore test", cmd_review)
+    r.add_argument("--kind", required=True, choices=list(REVIEW_KINDS), help="what was done")
+    r.add_argument("--date", required=True, type=_date, help="when it was done, YYYY-MM-DD")
+    r.add_argument("--by", default="", help="who did it")
+    r.add_argument("--scope", default="", help="what it covered")
+    r.add_argument("--notes", default="", help="result, remarks")
+    r.add_argument("--file-ref", default="", help="where its report is filed")
+    r.add_argument("--actor", default=_default_actor(), help="who, for the dossier history")

@@ -18,7 +18,7 @@ from typing import Any, Final, Literal
 from collector.config import CollectorConfig
 from collector.dossiers.assess import assess
 from collector.dossiers.clock import VN_TZ, next_due, to_local
-from collector.dossiers.model import Dossier, InformationSystem
+from collector.dossiers.model import REVIEW_KINDS, Dossier, InformationSystem, ReviewKind
 from collector.dossiers.regime import Cadence, Confidence, Regime, Sourced
 from collector.dossiers.retention import regime_of, system_level, system_retention
 from collector.storage.base import AgentRecord, Store
@@ -85,6 +85,8 @@ FINDINGS: Final[dict[str, str]] = {
     "forwarding_not_configured": "a level 3+ system not connected upstream (no forwarder yet)",
     "assessor_not_independent": "the assessor is not independent of the operator or the SOC",
     "level_below_minimum": "the proposed or approved level is below the calculator's minimum",
+    "review_overdue": "a log/account review, scan, pentest or restore test is overdue for the "
+    "level's cadence (the kind is in data.kind)",
 }
 
 # Legal bases that are not values in the regime files, by regime id.
@@ -422,6 +424,81 @@ def _level(s: _Subject, ctx: _Context) -> Iterator[Finding]:
     )  # fmt: skip
 
 
+# The activities of review_overdue, in Vietnamese for the messages.
+REVIEW_LABELS_VI: Final[dict[ReviewKind, str]] = {
+    "log_review": "rà soát nhật ký",
+    "account_review": "rà soát tài khoản",
+    "vulnerability_scan": "rà quét lỗ hổng",
+    "penetration_test": "kiểm thử xâm nhập",
+    "restore_test": "kiểm tra khôi phục dữ liệu sao lưu",
+}
+
+
+def _reviews(s: _Subject, ctx: _Context) -> Iterator[Finding]:
+    """review_overdue, once per kind the regime requires at the system's level.
+
+    The latest record of the kind + the cadence is the due date. With no record at all the
+    first one is due one cadence after the dossier's approval date (the level and its duties
+    are in force from the approval), or at once when the dossier is not approved: nothing then
+    anchors a grace period, and an unapproved level 3+ system is already a finding.
+    """
+    if s.level is None:
+        return
+    requirements = s.regime.requirements(s.level)
+    approval = s.dossier.approval_decision
+    for kind in REVIEW_KINDS:
+        req = getattr(requirements, kind)
+        cadence: Cadence | None = req.value
+        if cadence is Cadence.NOT_REQUIRED:
+            continue
+        dates = [r.date for r in s.dossier.reviews if r.kind == kind]
+        last = max(dates) if dates else None
+        vi_kind = REVIEW_LABELS_VI[kind]
+        data: dict[str, Any] = {
+            "kind": kind,
+            "cadence": None if cadence is None else str(cadence),
+            "last_review": None if last is None else last.isoformat(),
+        }
+        if cadence is None or (next_due(ctx.now, cadence) is None and last is None):
+            # Unknown cadence, or one without an interval and nothing recorded: cannot judge.
+            yield s.finding(
+                "review_overdue", "info",
+                f"Không đánh giá được ({vi_kind}): chế độ pháp lý không cho biết chu kỳ cho "
+                f"cấp độ {s.level}" + ("" if last else " và chưa có lần nào được ghi"),
+                f"Cannot be judged ({kind}): the regime gives no interval for level {s.level}"
+                + ("" if last else ", and none is recorded"),
+                LegalBasis.of(req), outcome="cannot_be_judged", **data,
+            )  # fmt: skip
+            continue
+        if last is not None:
+            start = dt.datetime.combine(last, dt.time(), VN_TZ)
+            due = next_due(start, cadence)
+        elif approval is not None:
+            start = dt.datetime.combine(approval.date, dt.time(), VN_TZ)
+            due = next_due(start, cadence)
+        else:
+            due = ctx.now
+        if due is None or ctx.now < due:
+            continue
+        severity: Severity = "high" if s.level >= 3 else "warning"
+        data |= {"due": due.date().isoformat(), "due_from": "last_review" if last else
+                 "approval" if approval else "now"}  # fmt: skip
+        if last is not None:
+            vi = (f"Quá hạn {vi_kind}: lần gần nhất {last:%d/%m/%Y}, chu kỳ {cadence}, "
+                  f"hạn {due:%d/%m/%Y}.")  # fmt: skip
+            en = (f"{kind} overdue: last on {last.isoformat()}, cadence {cadence}, due "
+                  f"{due.date().isoformat()}.")  # fmt: skip
+        elif approval is not None:
+            vi = (f"Chưa ghi nhận lần {vi_kind} nào; hạn lần đầu {due:%d/%m/%Y} (phê duyệt hồ "
+                  f"sơ {approval.date:%d/%m/%Y} + chu kỳ {cadence}).")  # fmt: skip
+            en = (f"No {kind} is recorded; the first was due {due.date().isoformat()} (dossier "
+                  f"approved {approval.date.isoformat()} + cadence {cadence}).")  # fmt: skip
+        else:
+            vi = f"Chưa ghi nhận lần {vi_kind} nào (chu kỳ: {cadence}); hồ sơ chưa được phê duyệt."
+            en = f"No {kind} is recorded (cadence: {cadence}); the dossier is not approved."
+        yield s.finding("review_overdue", severity, vi, en, LegalBasis.of(req), **data)
+
+
 CHECKS: Final[dict[str, Check]] = {
     "level_below_minimum": _level,
     "dossier": _dossier,
@@ -430,4 +507,5 @@ CHECKS: Final[dict[str, Check]] = {
     "retention_below_minimum": _retention,
     "forwarding_not_configured": _forwarding,
     "assessor_not_independent": _assessor,
+    "review_overdue": _reviews,
 }

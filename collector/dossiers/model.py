@@ -17,7 +17,7 @@ import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
 
@@ -49,6 +49,11 @@ Isolation = Literal["logical", "physical", "none"]
 DossierStatus = Literal["draft", "sent_for_appraisal", "appraised", "approved"]
 AssessmentKind = Literal["before_go_live", "periodic"]
 AssetKind = Literal["agent", "hostname", "cidr"]
+# The recurring activities whose cadence the regime sets per level (LevelRequirements fields).
+ReviewKind = Literal[
+    "log_review", "account_review", "vulnerability_scan", "penetration_test", "restore_test"
+]
+REVIEW_KINDS: tuple[ReviewKind, ...] = get_args(ReviewKind)
 
 # The labels of ND 331 Mẫu 08, column "approval status".
 STATUS_LABELS: dict[DossierStatus, str] = {
@@ -201,6 +206,20 @@ class Assessment(StrictModel):
     file_ref: str = ""
 
 
+class ReviewRecord(StrictModel):
+    """One recurring review done on the system: a log or account review, a vulnerability scan,
+    a penetration test or a restore test, on `date`, by whom, over what, and where its report
+    is filed. The regime's cadence for the kind at the system's level says when the next is due.
+    """
+
+    kind: ReviewKind
+    date: dt.date
+    by: str = ""
+    scope: str = ""
+    notes: str = ""
+    file_ref: str = ""
+
+
 class Dossier(StrictModel):
     """The level dossier (hồ sơ đề xuất cấp độ) of one system and where it stands.
 
@@ -213,6 +232,7 @@ class Dossier(StrictModel):
     approval_decision: Decision | None = None
     quy_che_decision: Decision | None = None
     assessments: tuple[Assessment, ...] = ()
+    reviews: tuple[ReviewRecord, ...] = ()
 
     @model_validator(mode="after")
     def _consistent(self) -> Dossier:
