@@ -241,6 +241,17 @@ class AnnualReport(StrictModel):
     national_security_self_check_before: Value[MonthDay | None]
 
 
+class ReportForm(Sourced):
+    """A report document the regime prescribes: which form, and the fields it cannot leave
+    empty (keys of the report labels, collector/dossiers/report_labels.py)."""
+
+    name: Bilingual
+    mandatory_fields: tuple[str, ...] = ()
+
+
+ReportKind = Literal["initial", "closure", "annual"]
+
+
 class RegimeSpec(StrictModel):
     """The contents of one regime file."""
 
@@ -256,9 +267,12 @@ class RegimeSpec(StrictModel):
     level_criteria: tuple[LevelCriterion, ...] = Field(min_length=1)
     incidents: Incidents
     annual_report: AnnualReport
+    report_forms: dict[ReportKind, ReportForm]
 
     @model_validator(mode="after")
     def _complete(self) -> Self:
+        if set(self.report_forms) != set(get_args(ReportKind)):
+            raise ValueError(f"report_forms must define {', '.join(get_args(ReportKind))}")
         if sorted(self.levels) != list(LEVELS):
             raise ValueError(f"levels must define exactly 1-5, got {sorted(self.levels)}")
         _unique("level_criteria", [c.id for c in self.level_criteria])

@@ -26,12 +26,11 @@ from typing import Any, Literal
 from collector.dossiers.clock import annual_report_window, to_local
 from collector.dossiers.incidents import Incident
 from collector.dossiers.model import STATUS_LABELS, Decision, Dossier, InformationSystem
-from collector.dossiers.regime import Regime
+from collector.dossiers.regime import Regime, ReportKind
 from collector.dossiers.report_labels import LABELS, OPTIONS
 
 Lang = Literal["vi", "en"]
 Format = Literal["html", "json"]
-ReportKind = Literal["initial", "closure", "annual"]
 MISSING = {"vi": "(chưa có — bắt buộc)", "en": "(missing — mandatory)"}
 
 
@@ -100,14 +99,17 @@ def _boxes(group: str, chosen: Sequence[str], lang: Lang, extra: Mapping[str, st
 class _Builder:
     """Collects lines and the problems of one report."""
 
-    def __init__(self, lang: Lang) -> None:
+    def __init__(self, lang: Lang, required: Sequence[str] = ()) -> None:
         self.lang = lang
+        # The fields the regime's form cannot leave empty (rules/regimes/*.yml report_forms).
+        self.required = frozenset(required)
         self.sections: list[Section] = []
         self.problems: list[str] = []
         self._lines: list[Line] = []
 
-    def line(self, key: str, value: str, *, mandatory: bool = False) -> None:
+    def line(self, key: str, value: str) -> None:
         text = value.strip()
+        mandatory = key in self.required
         if mandatory and not text:
             what = "Thiếu trường bắt buộc" if self.lang == "vi" else "Missing mandatory field"
             self.problems.append(f"{what}: {label(key, self.lang)} ({key})")
@@ -132,12 +134,12 @@ def _reporter_and_system(
     b: _Builder, incident: Incident, system: InformationSystem | None, regime: Regime
 ) -> None:
     b.section("section.reporter")
-    b.line("reporter.name", incident.reporter.name, mandatory=True)
-    b.line("reporter.address", incident.reporter.address, mandatory=True)
-    b.line("reporter.phone", incident.reporter.phone, mandatory=True)
-    b.line("reporter.email", incident.reporter.email, mandatory=True)
+    b.line("reporter.name", incident.reporter.name)
+    b.line("reporter.address", incident.reporter.address)
+    b.line("reporter.phone", incident.reporter.phone)
+    b.line("reporter.email", incident.reporter.email)
     b.section("section.system")
-    b.line("system.operator", system.operator.name if system else "", mandatory=True)
+    b.line("system.operator", system.operator.name if system else "")
     b.line("system.owner", system.owner.name if system else "")
     b.line("system.name", system.name if system else incident.system_id)
     level = incident.system_level or (
@@ -150,30 +152,30 @@ def build_initial(
     incident: Incident, system: InformationSystem | None, regime: Regime, *, lang: Lang = "vi"
 ) -> Report:
     """The initial incident report (Mẫu 03 shape) of `incident` on `system` (None: unknown)."""
-    b = _Builder(lang)
+    b = _Builder(lang, regime.spec.report_forms["initial"].mandatory_fields)
     b.problems.extend(incident.check_regime(regime))
     _reporter_and_system(b, incident, system, regime)
     b.line("system.security_provider", incident.security_provider)
     b.line("system.connectivity", ", ".join(incident.connectivity_providers))
     b.section("section.incident")
-    b.line("incident.description", incident.description, mandatory=True)
-    b.line("incident.detected_at", _when(incident.detected_at), mandatory=True)
-    b.line("incident.category", _category(incident, regime, lang), mandatory=True)
-    b.line("incident.severity", _severity(incident, regime, lang), mandatory=True)
-    b.line("incident.status", _boxes("status", [incident.status], lang, {}), mandatory=True)
+    b.line("incident.description", incident.description)
+    b.line("incident.detected_at", _when(incident.detected_at))
+    b.line("incident.category", _category(incident, regime, lang))
+    b.line("incident.severity", _severity(incident, regime, lang))
+    b.line("incident.status", _boxes("status", [incident.status], lang, {}))
     detail: dict[str, str] = {m.kind: m.detail for m in incident.detection_methods}
     kinds = [m.kind for m in incident.detection_methods]
-    b.line("incident.detection", _boxes("detection", kinds, lang, detail) if kinds else "",
-           mandatory=True)  # fmt: skip
+    detection = _boxes("detection", kinds, lang, detail) if kinds else ""
+    b.line("incident.detection", detection)
     notified = _boxes("notified", incident.notified, lang, {}) if incident.notified else ""
-    b.line("incident.notified", notified, mandatory=True)
+    b.line("incident.notified", notified)
     yes_no = label("yes" if incident.personal_data_breach else "no", lang)
     b.line("incident.personal_data_breach", yes_no)
     b.section("section.contact")
-    b.line("contact.name", incident.contact.name, mandatory=True)
+    b.line("contact.name", incident.contact.name)
     b.line("contact.title", incident.contact.title)
-    b.line("contact.phone", incident.contact.phone, mandatory=True)
-    b.line("contact.email", incident.contact.email, mandatory=True)
+    b.line("contact.phone", incident.contact.phone)
+    b.line("contact.email", incident.contact.email)
     b.section("section.extra")
     b.line("extra.host_os", incident.host_os)
     other = {"other": incident.services_other}
@@ -190,13 +192,13 @@ def build_initial(
     b.line("extra.support_requested", incident.support_requested)
     b.section("section.signature")
     b.line("report.code", incident.report_code)
-    b.line("report.reported_at", _when(incident.reported_at), mandatory=True)
+    b.line("report.reported_at", _when(incident.reported_at))
     sections, problems = b.done()
     return Report(
         kind="initial",
         lang=lang,
         title=label("title.initial", lang),
-        form=label("form.initial", lang),
+        form=_form(regime, "initial", lang),
         sections=sections,
         problems=problems,
         meta={"incident_id": incident.id, "email_subject_prefix": "[TBSC]"},
@@ -207,31 +209,31 @@ def build_closure(
     incident: Incident, system: InformationSystem | None, regime: Regime, *, lang: Lang = "vi"
 ) -> Report:
     """The closure report (Mẫu 04) of `incident`."""
-    b = _Builder(lang)
+    b = _Builder(lang, regime.spec.report_forms["closure"].mandatory_fields)
     b.problems.extend(incident.check_regime(regime))
     closure = incident.closure
     _reporter_and_system(b, incident, system, regime)
     b.section("section.initial_report")
-    b.line("closure.initial_report_ref", closure.initial_report_ref, mandatory=True)
-    b.line("closure.initial_report_date", _day(closure.initial_report_date), mandatory=True)
+    b.line("closure.initial_report_ref", closure.initial_report_ref)
+    b.line("closure.initial_report_date", _day(closure.initial_report_date))
     b.section("section.incident")
-    b.line("incident.title", incident.title, mandatory=True)
-    b.line("incident.description", incident.description, mandatory=True)
-    b.line("incident.detected_at", _when(incident.detected_at), mandatory=True)
-    b.line("incident.category", _category(incident, regime, lang), mandatory=True)
+    b.line("incident.title", incident.title)
+    b.line("incident.description", incident.description)
+    b.line("incident.detected_at", _when(incident.detected_at))
+    b.line("incident.category", _category(incident, regime, lang))
     b.section("section.result")
-    b.line("closure.result", closure.result, mandatory=True)
+    b.line("closure.result", closure.result)
     b.line("closure.lessons", closure.lessons)
     b.line("closure.documents", "; ".join(closure.documents))
     b.section("section.signature")
     b.line("report.code", incident.report_code)
-    b.line("report.reported_at", _when(incident.reported_at), mandatory=True)
+    b.line("report.reported_at", _when(incident.reported_at))
     sections, problems = b.done()
     return Report(
         kind="closure",
         lang=lang,
         title=label("title.closure", lang),
-        form=label("form.closure", lang),
+        form=_form(regime, "closure", lang),
         sections=sections,
         problems=problems,
         meta={"incident_id": incident.id},
@@ -251,6 +253,12 @@ def _severity(incident: Incident, regime: Regime, lang: Lang) -> str:
         if s.id == incident.severity:
             return s.name.vi if lang == "vi" else s.name.en
     return incident.severity
+
+
+def _form(regime: Regime, kind: ReportKind, lang: Lang) -> str:
+    """The form the regime prescribes for this report (rules/regimes/*.yml report_forms)."""
+    name = regime.spec.report_forms[kind].name
+    return name.vi if lang == "vi" else name.en
 
 
 def _decision(d: Decision | None) -> str:
@@ -304,7 +312,7 @@ def build_annual(
             problems.append(f"{i.id}: {label('problem.unregistered_system', lang)} {i.system_id!r}")
         elif i.category not in categories:
             problems.append(f"{i.id}: {label('problem.no_category', lang)}")
-    b = _Builder(lang)
+    b = _Builder(lang, regime.spec.report_forms["annual"].mandatory_fields)
     b.section("section.period")
     b.line("annual.period", f"{_day(start.date())} – {_day((end - dt.timedelta(days=1)).date())}")
     b.line("annual.unit_due", _day((window.unit_report_due - dt.timedelta(days=1)).date()))
@@ -330,7 +338,7 @@ def build_annual(
         kind="annual",
         lang=lang,
         title=f"{label('title.annual', lang)} {year}",
-        form=label("form.annual", lang),
+        form=_form(regime, "annual", lang),
         sections=sections,
         problems=tuple(problems),
         table=Table(tuple(columns), tuple(names), tuple(rows)),

@@ -274,3 +274,17 @@ def test_incident_commands_show_update_report_and_annual(
     assert table["rows"][0]["incidents.defacement"] == "1"
     with pytest.raises(IncidentError):
         run("incidents", "show", "nope")
+
+
+def test_every_mandatory_field_a_regime_names_is_a_field_of_the_reports() -> None:
+    from collector.dossiers.regime import load_regimes
+    from collector.dossiers.report_labels import LABELS
+
+    regimes = load_regimes(Path(__file__).resolve().parents[3] / "rules" / "regimes")
+    assert set(regimes) == {"vn-2026", "vn-legacy-2016"}
+    for regime in regimes.values():
+        for kind, form in regime.spec.report_forms.items():
+            unknown = [key for key in form.mandatory_fields if key not in LABELS]
+            assert unknown == [], (regime.id, kind)
+            assert form.source
+            assert form.confidence
