@@ -24,6 +24,7 @@ from collector.detection.enrich import NS, AlertEnricher, IncidentGrouper, Suppr
 from collector.detection.loader import load_detector
 from collector.detection.watch import RuleFileWatcher
 from collector.detection.worker import DetectionSettings, DetectionWorker
+from collector.dossiers.findings_worker import FindingsWorker
 from collector.dossiers.regime import Regime, load_regimes
 from collector.dossiers.retention import RetentionWorker, check_retention
 from collector.enroll.wiring import EnrollmentWiring
@@ -154,6 +155,13 @@ class CollectorApp:
             )
             self._tasks.append(
                 asyncio.create_task(retention.run(self._retention_stop), name="retention")
+            )
+            self.findings = FindingsWorker(self.store, cfg, self.regime, self.metrics.findings)
+            self._tasks.append(
+                asyncio.create_task(
+                    self.findings.run(self._retention_stop, cfg.findings.interval_s),
+                    name="findings",
+                )
             )
         if dc.reload_check_s:
             watcher = RuleFileWatcher(dc.rule_paths, self.detection.request_reload)

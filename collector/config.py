@@ -141,6 +141,8 @@ class FindingsConfig(StrictModel):
 
     # A system none of whose agents has been seen for this long is reported as silent.
     silent_after_s: int = Field(86_400, ge=60, le=365 * 86_400)
+    # The collector recomputes the findings this often (metric canhgac_collector_findings).
+    interval_s: int = Field(300, ge=10, le=86_400)
 
 
 class HttpConfig(StrictModel):

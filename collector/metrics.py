@@ -43,6 +43,7 @@ class CollectorMetrics:
     correlation_groups: Gauge
     correlation_events_not_counted: Gauge
     alerts_suppressed: Counter
+    findings: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> CollectorMetrics:
@@ -155,6 +156,13 @@ class CollectorMetrics:
                 "ungrouped (a group-by field missing), suppressed (inside a window that "
                 "already alerted)",
                 ["rule_id", "reason"],
+                registry=r,
+            ),
+            findings=Gauge(
+                "canhgac_collector_findings",
+                "Compliance findings now, by code, severity and outcome (violation or "
+                "cannot_be_judged); `canhgac-collector findings` lists them with their basis",
+                ["code", "severity", "outcome"],
                 registry=r,
             ),
             alerts_suppressed=Counter(
