@@ -211,7 +211,14 @@ class CollectorApp:
 
     async def _start_http(self) -> None:
         host, port = parse_host_port(self.config.http.listen, allow_zero=True)
-        app = build_app(self.config.name, self.store, self.metrics, lambda: self._ready)
+        app = build_app(
+            self.config.name,
+            self.store,
+            self.metrics,
+            lambda: self._ready,
+            state_dir=self.config.state_dir,
+            listen=self.config.http.listen,
+        )
         uv_config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
         self.http = uvicorn.Server(uv_config)
         self._tasks.append(asyncio.create_task(self.http.serve(), name="http"))

@@ -26,6 +26,7 @@ from collector.dossiers.findings_cli import add_findings_commands
 from collector.dossiers.incident_cli import add_incident_commands
 from collector.enroll.cli import add_agent_revoke, add_token_commands
 from collector.storage.base import StoredAlert
+from collector.web.auth_cli import add_auth_commands
 
 DEFAULT_CONFIG = "/etc/canhgac/collector.yaml"
 
@@ -211,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_incident_commands(sub, with_config)
     add_findings_commands(sub, with_config)
     add_components_commands(sub, with_config)
+    add_auth_commands(sub, with_config)
     return p
 
 

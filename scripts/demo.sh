@@ -27,12 +27,25 @@ $bin/canhgac-agent enroll --token-file - --config "$state/agent.yaml" <<<"$token
 unset token
 $bin/canhgac-agent run --config "$state/agent.yaml" 2>>"$state/agent.log" &
 pids+=($!)
+# A console login for the demo, made at every start (the password is new each time), and a
+# token a Prometheus server can scrape /metrics with.
+if ! $bin/canhgac-collector users list --config "$state/collector.yaml" 2>/dev/null | grep -q '^demo '; then
+  demo_password=$($bin/python -c 'import secrets; print(secrets.token_urlsafe(12))')
+  $bin/canhgac-collector users add demo --role admin --password-file - \
+    --config "$state/collector.yaml" <<<"$demo_password" >/dev/null
+  echo "$demo_password" > "$state/console-password"
+  chmod 600 "$state/console-password"
+  unset demo_password
+fi
 sleep 2
 cat <<MSG
 
   Canh Gác is running (embedded default: collector on SQLite + a local agent).
 
-  Console      http://127.0.0.1:${CANHGAC_HTTP_PORT:-9441}/      (metrics: /metrics)
+  Console      http://127.0.0.1:${CANHGAC_HTTP_PORT:-9441}/      user demo, password in
+               $state/console-password
+  Metrics      /metrics with a token: $bin/canhgac-collector api-tokens create --role admin \\
+                 --config $state/collector.yaml
   Alerts       $bin/canhgac-collector alerts list --config $state/collector.yaml
                $bin/canhgac-collector alerts tail --config $state/collector.yaml
   Agents       $bin/canhgac-collector agents list --config $state/collector.yaml

@@ -17,6 +17,7 @@ from canhgac.v1 import alert_pb2, events_pb2
 from collector.dossiers.incidents import IncidentStore
 from collector.dossiers.store import DossierStore
 from collector.storage.enrollment import EnrollmentStore
+from collector.web.auth.store import AuthStore
 
 
 @dataclass(frozen=True)
@@ -71,10 +72,11 @@ class AgentRecord:
     revoked_ns: int = 0
 
 
-class Store(EnrollmentStore, DossierStore, IncidentStore, Protocol):
+class Store(EnrollmentStore, DossierStore, IncidentStore, AuthStore, Protocol):
     """Durable state of the collector: events, alerts, agents (and, through EnrollmentStore,
     enrollment tokens and agents' certificates; through DossierStore, information systems,
-    their dossiers and assets; through IncidentStore, incidents and their report log)."""
+    their dossiers and assets; through IncidentStore, incidents and their report log; through
+    AuthStore, console users and API tokens)."""
 
     def migrate(self) -> int:
         """Apply pending schema migrations; return the schema version now in force.

@@ -35,6 +35,7 @@ from collector.storage.rows import (
     event_rows,
     stored_event,
 )
+from collector.web.auth.store import AuthStoreMixin
 
 Connection = psycopg.Connection[TupleRow]
 _Row = TypeVar("_Row", EventRow, AlertRow)
@@ -103,7 +104,9 @@ def redact_dsn(dsn: str) -> str:
     return f"postgresql://{user}{info.get('host', '')}{port}/{info.get('dbname', '')}"
 
 
-class PostgresStore(SharedReadsMixin, EnrollmentStoreMixin, DossierStoreMixin, IncidentStoreMixin):
+class PostgresStore(
+    SharedReadsMixin, EnrollmentStoreMixin, DossierStoreMixin, IncidentStoreMixin, AuthStoreMixin
+):
     """Store in a PostgreSQL database (the scale-out deployment).
 
     Tables live in the first schema of the connection's search_path. A batch is committed

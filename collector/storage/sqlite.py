@@ -34,6 +34,7 @@ from collector.storage.rows import (
     event_rows,
     stored_event,
 )
+from collector.web.auth.store import AuthStoreMixin
 
 _INSERT_BATCH = (
     "INSERT INTO batches (agent_id, seq, events, received_ns) VALUES (?, ?, ?, ?) "
@@ -72,7 +73,9 @@ _DELETE_EXPIRED = "DELETE FROM events WHERE row_id IN (SELECT row_id FROM events
 _IDS_PER_QUERY = 500
 
 
-class SqliteStore(SharedReadsMixin, EnrollmentStoreMixin, DossierStoreMixin, IncidentStoreMixin):
+class SqliteStore(
+    SharedReadsMixin, EnrollmentStoreMixin, DossierStoreMixin, IncidentStoreMixin, AuthStoreMixin
+):
     """Store in one SQLite file (the embedded deployment).
 
     The file is put in WAL mode with synchronous=FULL, so a batch is on disk when store_batch

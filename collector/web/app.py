@@ -1,15 +1,19 @@
 """The collector's HTTP side: a first console page, /healthz and /metrics.
 
-This is the seed of the layer-1 console and the layer-2 metrics endpoint. Until roles and
-authentication land it listens on loopback only by default (http.listen), and every page is
-read-only.
+This is the seed of the layer-1 console and the layer-2 metrics endpoint. Every route declares
+its roles (collector/web/auth/policy.py): / is for operator and admin (a browser without a
+session is sent to /login), /metrics for soc and admin (bearer, or basic with an API token as
+password), /healthz is public. It still listens on loopback only by default (http.listen).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import html
+import ipaddress
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -20,6 +24,9 @@ from starlette.routing import Route
 from collector.detection.worker import SEVERITY_NAMES
 from collector.metrics import CollectorMetrics
 from collector.storage.worker import StoreWorker
+from collector.web.auth.login import login_routes
+from collector.web.auth.policy import WebAuth, public, requires, route_registry
+from collector.web.auth.sessions import Clock, LoginRateLimiter, SessionSigner, load_or_create_key
 
 PAGE = """<!doctype html>
 <html lang="vi"><head><meta charset="utf-8"><title>Canh Gác</title>
@@ -43,9 +50,29 @@ def _row(*cells: object) -> str:
     return "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>"
 
 
+def is_loopback(listen: str) -> bool:
+    host = listen.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def build_app(
-    name: str, store: StoreWorker, metrics: CollectorMetrics, ready: Callable[[], bool]
+    name: str,
+    store: StoreWorker,
+    metrics: CollectorMetrics,
+    ready: Callable[[], bool],
+    *,
+    state_dir: Path,
+    listen: str = "127.0.0.1:0",
+    clock: Clock = time.time_ns,
 ) -> Starlette:
+    """The app; its session key lives in state_dir, cookies are Secure unless on loopback."""
+
+    @requires("operator", "admin", login_redirect=True)
     async def index(request: Request) -> Response:
         alerts = await store.run(store.store.recent_alerts, 50)
         agents = await store.run(store.store.list_agents)
@@ -70,17 +97,24 @@ def build_app(
         body = PAGE.format(name=html.escape(name), alerts=alert_rows, agents=agent_rows)
         return HTMLResponse(body)
 
+    @public
     async def healthz(request: Request) -> Response:
         ok = ready()
         return JSONResponse({"status": "ok" if ok else "starting"}, status_code=200 if ok else 503)
 
+    @requires("soc", "admin", basic=True)
     async def metrics_page(request: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    return Starlette(
-        routes=[
-            Route("/", index),
-            Route("/healthz", healthz),
-            Route("/metrics", metrics_page),
-        ]
-    )
+    routes = [
+        Route("/", index),
+        Route("/healthz", healthz),
+        Route("/metrics", metrics_page),
+        *login_routes(),
+    ]
+    route_registry(routes)  # refuses a route that declared no access
+    app = Starlette(routes=routes)
+    signer = SessionSigner(load_or_create_key(state_dir))
+    app.state.auth = WebAuth(store, signer, secure_cookies=not is_loopback(listen), clock=clock)
+    app.state.login_limiter = LoginRateLimiter(clock)
+    return app

@@ -1,0 +1,1 @@
+"""Authentication and roles for every HTTP route (ARCHITECTURE.md decision 8)."""
