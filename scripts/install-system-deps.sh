@@ -13,6 +13,9 @@ command -v tcpdump >/dev/null || need+=(tcpdump)
 # them with journalctl.
 command -v journalctl >/dev/null || need+=(systemd)
 [ -x /lib/systemd/systemd-journal-remote ] || need+=(systemd-journal-remote)
+# The metrics tests run a real Prometheus server (their own, on a free port) and promtool.
+# Debian's package also enables its own prometheus service; the tests do not use it.
+command -v prometheus >/dev/null && command -v promtool >/dev/null || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing Debian packages: ${need[*]} (run as root, or install them)" >&2

@@ -73,6 +73,8 @@ class System:
     grpc_port: int = field(default_factory=free_port)
     enroll_port: int = field(default_factory=free_port)
     http_port: int = field(default_factory=free_port)
+    # Serve the HTTP side (/metrics, /healthz) on listen_host:http_port; off by default.
+    http: bool = False
     collector: subprocess.Popen[bytes] | None = None
     agent: subprocess.Popen[bytes] | None = None
 
@@ -93,7 +95,7 @@ detection:
   rule_paths: [{", ".join(f'"{p}"' for p in self.rule_paths)}]
   {self.detection_extra}
 dossiers: {{regime_dir: "{ROOT / "rules" / "regimes"}"}}
-http: {{enabled: false}}
+{self._http_yaml()}
 logging: {{format: json}}
 """
         )
@@ -113,6 +115,11 @@ limits: {{per_source: {{authlog: {{events_per_second: 10000000, burst: 10000000}
 logging: {{format: json}}
 """
         )
+
+    def _http_yaml(self) -> str:
+        if not self.http:
+            return "http: {enabled: false}"
+        return f'http: {{enabled: true, listen: "{self.listen_host}:{self.http_port}"}}'
 
     def _sources_yaml(self) -> str:
         others = ("agent_status", "process", "fim", "sockets", "inventory", "journald", "netsensor")
