@@ -107,6 +107,7 @@ class CollectorApp:
         self.metrics.rules_loaded.set(loaded.loaded)
         self.metrics.rule_errors.set(len(loaded.errors))
         self.bus = LocalBus(cfg.ingest.bus_capacity)
+        self.metrics.bus_capacity.set(cfg.ingest.bus_capacity)
         self.detection = DetectionWorker(
             self.bus,
             detector,

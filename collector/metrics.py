@@ -32,6 +32,7 @@ class CollectorMetrics:
     throttled_batches: Counter
     streams_open: Gauge
     bus_depth: Gauge
+    bus_capacity: Gauge
     store_seconds: Histogram
     detection_seconds: Histogram
     enrollments: Counter
@@ -95,6 +96,11 @@ class CollectorMetrics:
             ),
             streams_open=Gauge(
                 "canhgac_collector_agent_streams", "Agent streams currently open", registry=r
+            ),
+            bus_capacity=Gauge(
+                "canhgac_collector_bus_capacity",
+                "Batches the bus holds before ingest waits for detection (ingest.bus_capacity)",
+                registry=r,
             ),
             bus_depth=Gauge(
                 "canhgac_collector_bus_depth", "Batches waiting for detection", registry=r
