@@ -18,18 +18,16 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from canhgac.ids import new_id
+from canhgac.v1 import events_pb2
+from collector.detection.engine import DetectionEngine
 
-from canhgac.ids import new_id  # noqa: E402
-from canhgac.v1 import events_pb2  # noqa: E402
-from collector.detection.engine import DetectionEngine  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 WORDS = [
     "base64", "nc", "ncat", "socat", "curl", "wget", "python", "perl", "chmod", "chattr",

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# The test harness (tests/) is not an installed package: reach it from the checkout, which is
+# why the imports below come after this line.
 sys.path.insert(0, str(ROOT))
 
 from tests.e2e.harness import System, accepted_line, wait_for  # noqa: E402

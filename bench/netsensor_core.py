@@ -18,24 +18,20 @@ import argparse
 import random
 import socket
 import struct
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from scapy.layers.dns import DNS, DNSQR, DNSRR
+from scapy.layers.inet import ICMP, IP, TCP, UDP
+from scapy.layers.l2 import Ether
 
-from scapy.layers.dns import DNS, DNSQR, DNSRR  # noqa: E402
-from scapy.layers.inet import ICMP, IP, TCP, UDP  # noqa: E402
-from scapy.layers.l2 import Ether  # noqa: E402
-
-from agent.netsensor.config import NetSensorConfig  # noqa: E402
-from agent.netsensor.decode import decode  # noqa: E402
-from agent.netsensor.packet import ACK, FIN, PSH, RST, SYN, Frame  # noqa: E402
-from agent.netsensor.replay import replay_events  # noqa: E402
-from agent.netsensor.sensor import Sensor  # noqa: E402
-from agent.sources.base import SourceContext  # noqa: E402
+from agent.netsensor.config import NetSensorConfig
+from agent.netsensor.decode import decode
+from agent.netsensor.packet import ACK, FIN, PSH, RST, SYN, Frame
+from agent.netsensor.replay import replay_events
+from agent.netsensor.sensor import Sensor
+from agent.sources.base import SourceContext
 
 S = 1_000_000_000
 T0 = 1_700_000_000 * S

@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# The test harness (tests/) is not an installed package: reach it from the checkout, which is
+# why the imports below come after this line.
 sys.path.insert(0, str(ROOT))
 
 from agent.netsensor.capture import AfPacketCapture, FrameCapture  # noqa: E402
@@ -34,7 +36,7 @@ from agent.netsensor.config import NetSensorConfig  # noqa: E402
 from agent.netsensor.source import NetSensorSource  # noqa: E402
 from agent.sources.base import Checkpoint, SourceContext  # noqa: E402
 from canhgac.v1 import events_pb2  # noqa: E402
-from tests.agent.netsensor.netns import NetnsPair, in_netns, netns_pair  # noqa: E402
+from tests.agent.netsensor.netns import NetnsPair, netns_capture, netns_pair  # noqa: E402
 
 # Runs in the sending namespace: argv = iface src_mac dst_mac src_ip dst_ip rate seconds flows.
 SENDER = r"""
@@ -104,8 +106,7 @@ async def run(pair: NetnsPair, args: argparse.Namespace) -> None:
     captures: list[AfPacketCapture] = []
 
     def make(c: NetSensorConfig) -> FrameCapture:
-        cap = AfPacketCapture(c.interface, c.bpf_filter, c.snaplen, c.receive_buffer_bytes)
-        cap.open = lambda: in_netns(pair.b, lambda: AfPacketCapture.open(cap))  # type: ignore[method-assign]
+        cap = netns_capture(pair.b)(c)
         captures.append(cap)
         return cap
 

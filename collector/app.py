@@ -25,7 +25,7 @@ from collector.detection.loader import load_detector
 from collector.detection.watch import RuleFileWatcher
 from collector.detection.worker import DetectionSettings, DetectionWorker
 from collector.dossiers.findings_worker import FindingsWorker
-from collector.dossiers.regime import Regime, load_regimes
+from collector.dossiers.regime import Regime, RegimeRegistry, load_regimes
 from collector.dossiers.retention import RetentionWorker, check_retention
 from collector.enroll.wiring import EnrollmentWiring
 from collector.ingest.committer import GroupCommitter
@@ -80,7 +80,7 @@ class CollectorApp:
         self.store = open_configured_store(cfg)
         version = await self.store.run(self.store.store.migrate)
         log.info("store ready", extra={"fields": {"kind": cfg.storage.kind, "schema": version}})
-        self.regime = _load_regime(cfg)
+        self.regimes, self.regime = _load_regime(cfg)
         if self.regime is not None:
             # Refuses to start with a retention shorter than the law's minimum for a level.
             policy = await self.store.run(
@@ -157,7 +157,9 @@ class CollectorApp:
             self._tasks.append(
                 asyncio.create_task(retention.run(self._retention_stop), name="retention")
             )
-            self.findings = FindingsWorker(self.store, cfg, self.regime, self.metrics.findings)
+            self.findings = FindingsWorker(
+                self.store, cfg, self.regime, self.metrics.findings, regimes=self.regimes
+            )
             self._tasks.append(
                 asyncio.create_task(
                     self.findings.run(self._retention_stop, cfg.findings.interval_s),
@@ -256,7 +258,7 @@ class CollectorApp:
         self.store.close()
 
 
-def _load_regime(cfg: CollectorConfig) -> Regime | None:
+def _load_regime(cfg: CollectorConfig) -> tuple[RegimeRegistry | None, Regime | None]:
     """The configured legal regime. An unknown id or a broken file stops the start with the
     reason; a missing directory only warns (the registry and levels work without it)."""
     directory = cfg.dossiers.regime_dir
@@ -265,10 +267,11 @@ def _load_regime(cfg: CollectorConfig) -> Regime | None:
             "legal regime data not found: level calculation and legal clocks are unavailable",
             extra={"fields": {"regime_dir": str(directory)}},
         )
-        return None
-    regime = load_regimes(directory).select(cfg.dossiers.regime)
+        return None, None
+    registry = load_regimes(directory)
+    regime = registry.select(cfg.dossiers.regime)
     log.info("legal regime", extra={"fields": {"regime": regime.id}})
-    return regime
+    return registry, regime
 
 
 async def run_forever(config: CollectorConfig) -> None:

@@ -197,7 +197,7 @@ class AfPacketCapture:
             raise SourceUnavailableError(CAP_NET_RAW_MESSAGE) from None
         try:
             self._configure(sock, program)
-        except BaseException:
+        except BaseException:  # whatever failed (cancellation too): no socket leaks; re-raised
             sock.close()
             raise
         self._sock = sock

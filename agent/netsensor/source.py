@@ -70,7 +70,7 @@ class NetSensorSource(Source):
             if not isinstance(hosts, frozenset):
                 hosts = await asyncio.to_thread(hosts, self.config.interface)
             sensor = Sensor(self.config, ctx, interface=self.config.interface, host_addresses=hosts)
-        except BaseException:
+        except BaseException:  # whatever failed (cancellation too): the capture closes; re-raised
             capture.close()
             raise
         self.health.state = "running"

@@ -98,9 +98,9 @@ def _leaf(field: str, value: object) -> Anchors | None:
     if not isinstance(value, SigmaString):
         return None
     parts = value.s
-    if all(isinstance(p, str) for p in parts):
-        return frozenset({Anchor(field, "".join(parts).lower(), True)})  # type: ignore[arg-type]
     chunks = [p for p in parts if isinstance(p, str)]
+    if len(chunks) == len(parts):  # no wildcard: the whole value
+        return frozenset({Anchor(field, "".join(chunks).lower(), True)})
     longest = max(chunks, key=len, default="")
     if len(longest) < MIN_SUBSTRING:
         return None

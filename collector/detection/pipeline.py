@@ -246,7 +246,7 @@ class AuditdRecordTypeTransformation(DetectionItemTransformation):
             raise SigmaTransformationError(
                 "auditd record type with modifiers is unsupported", source=detection_item.source
             )
-        alternatives: list[SigmaDetectionItem | SigmaDetection] = []
+        alternatives: list[SigmaDetection] = []
         for value in detection_item.value:
             record = str(value).upper()
             conditions = AUDITD_TYPES.get(record)
@@ -259,8 +259,10 @@ class AuditdRecordTypeTransformation(DetectionItemTransformation):
                 )
             alternatives.append(_conditions_detection(conditions))
         if len(alternatives) == 1:
-            return alternatives[0]  # type: ignore[return-value]
-        return SigmaDetection(alternatives, item_linking=ConditionOR)
+            return alternatives[0]
+        return SigmaDetection(
+            list[SigmaDetectionItem | SigmaDetection](alternatives), item_linking=ConditionOR
+        )
 
 
 @dataclass

@@ -9,8 +9,18 @@ from __future__ import annotations
 
 from collector.dossiers.levels import LevelAssessment, SystemAttributes, minimum_level
 from collector.dossiers.model import InformationSystem
-from collector.dossiers.regime import InfrastructureReach, Regime
+from collector.dossiers.regime import InfoClass, InfrastructureReach, Regime
 
+# The registry's classes onto the criteria's: every grade of state secret is a state secret.
+_INFO_CLASS: dict[str, InfoClass] = {
+    "public": "public",
+    "private": "private",
+    "personal_basic": "personal_basic",
+    "personal_sensitive": "personal_sensitive",
+    "state_secret_mat": "state_secret",
+    "state_secret_toi_mat": "state_secret",
+    "state_secret_tuyet_mat": "state_secret",
+}
 _REACH: dict[str | None, InfrastructureReach] = {
     None: "none",
     "agency": "one_agency",
@@ -22,12 +32,10 @@ _REACH: dict[str | None, InfrastructureReach] = {
 def attributes_of(system: InformationSystem) -> SystemAttributes:
     """What the level criteria read from a registered system. The three classes of state
     secret (Mật, Tối mật, Tuyệt mật) all count as state secrets for the criteria."""
-    classes = frozenset(
-        "state_secret" if c.startswith("state_secret") else c for c in system.info_classes
-    )
+    classes = frozenset(_INFO_CLASS[c] for c in system.info_classes)
     return SystemAttributes(
         system_type=system.system_type,
-        info_classes=classes,  # type: ignore[arg-type]  # the mapped names are InfoClass values
+        info_classes=classes,
         handles_administrative_procedures=system.handles_administrative_procedures,
         conditional_business_line=system.conditional_business_line,
         basic_data_subjects=system.data_subjects_basic,

@@ -154,12 +154,27 @@ class _Subject:
     regime: Regime
     level: int | None
 
-    def finding(self, code: str, severity: Severity, vi: str, en: str, *basis: LegalBasis,
-                outcome: Outcome = "violation", **data: Any) -> Finding:  # fmt: skip
+    def finding(
+        self,
+        code: str,
+        severity: Severity,
+        vi: str,
+        en: str,
+        *basis: LegalBasis,
+        outcome: Outcome = "violation",
+        **data: Any,
+    ) -> Finding:
         return Finding(
-            code, severity, vi, en, basis, self.regime.id, system_id=self.system.id,
-            outcome=outcome, data={"level": self.level, **data},
-        )  # fmt: skip
+            code,
+            severity,
+            vi,
+            en,
+            basis,
+            self.regime.id,
+            system_id=self.system.id,
+            outcome=outcome,
+            data={"level": self.level, **data},
+        )
 
 
 def compute_findings(
@@ -226,22 +241,23 @@ def _dossier(s: _Subject, ctx: _Context) -> Iterator[Finding]:
     d = s.dossier
     if d.status != "approved":
         yield s.finding(
-            "dossier_not_approved", "high",
+            "dossier_not_approved",
+            "high",
             f"Hệ thống cấp độ {s.level} chưa có hồ sơ đề xuất cấp độ được phê duyệt "
             f"(hiện: {d.status_label}); không được đưa vào sử dụng.",
             f"Level {s.level} system without an approved level dossier (now: {d.status}); "
             "it must not go live.",
             static_basis("dossier_not_approved", s.regime.id),
             status=d.status,
-        )  # fmt: skip
+        )
     if d.quy_che_decision is None:
         yield s.finding(
-            "quy_che_missing", "high",
+            "quy_che_missing",
+            "high",
             f"Hệ thống cấp độ {s.level} chưa có quyết định ban hành Quy chế bảo đảm an ninh mạng.",
-            f"Level {s.level} system without a decision issuing its Quy chế (security "
-            "regulation).",
+            f"Level {s.level} system without a decision issuing its Quy chế (security regulation).",
             static_basis("quy_che_missing", s.regime.id),
-        )  # fmt: skip
+        )
 
 
 def _silent(s: _Subject, ctx: _Context) -> Iterator[Finding]:
@@ -252,9 +268,11 @@ def _silent(s: _Subject, ctx: _Context) -> Iterator[Finding]:
     newest = max((a.last_seen_ns for a in agents), default=0)
     if agents and newest and now_ns - newest <= limit_s * 1_000_000_000:
         return
-    basis = () if s.level is None else (
-        LegalBasis.of(s.regime.requirements(s.level).central_monitoring),
-    )  # fmt: skip
+    basis = (
+        ()
+        if s.level is None
+        else (LegalBasis.of(s.regime.requirements(s.level).central_monitoring),)
+    )
     severity: Severity = "high" if s.level is not None and s.level >= 3 else "warning"
     if not agents:
         vi = "Hệ thống không có agent nào: không được giám sát."
@@ -263,9 +281,15 @@ def _silent(s: _Subject, ctx: _Context) -> Iterator[Finding]:
         vi = f"Không agent nào của hệ thống gửi dữ liệu trong {limit_s} giây qua."
         en = f"None of the system's agents reported within the last {limit_s} s."
     yield s.finding(
-        "system_silent", severity, vi, en, *basis,
-        agents=[a.agent_id for a in agents], last_seen_ns=newest, silent_after_s=limit_s,
-    )  # fmt: skip
+        "system_silent",
+        severity,
+        vi,
+        en,
+        *basis,
+        agents=[a.agent_id for a in agents],
+        last_seen_ns=newest,
+        silent_after_s=limit_s,
+    )
 
 
 def _assessment(s: _Subject, ctx: _Context) -> Iterator[Finding]:
@@ -284,33 +308,41 @@ def _assessment(s: _Subject, ctx: _Context) -> Iterator[Finding]:
     if cadence is None or (next_due(ctx.now, cadence) is None and last is None):
         # Unknown cadence, or one without an interval and nothing recorded: cannot judge.
         yield s.finding(
-            "assessment_overdue", "info",
+            "assessment_overdue",
+            "info",
             "Không đánh giá được: chế độ pháp lý không cho biết chu kỳ kiểm tra, đánh giá "
             f"cho cấp độ {s.level}" + ("" if last else " và chưa có lần đánh giá nào được ghi"),
             "Cannot be judged: the regime gives no assessment interval for level "
             f"{s.level}" + ("" if last else ", and no assessment is recorded"),
-            LegalBasis.of(req), outcome="cannot_be_judged", **data,
-        )  # fmt: skip
+            LegalBasis.of(req),
+            outcome="cannot_be_judged",
+            **data,
+        )
         return
     if last is None:
         yield s.finding(
-            "assessment_overdue", "high" if s.level >= 3 else "warning",
+            "assessment_overdue",
+            "high" if s.level >= 3 else "warning",
             f"Chưa ghi nhận lần kiểm tra, đánh giá nào (chu kỳ: {cadence}).",
             f"No assessment is recorded (cadence: {cadence}).",
-            LegalBasis.of(req), **data,
-        )  # fmt: skip
+            LegalBasis.of(req),
+            **data,
+        )
         return
     due = next_due(dt.datetime.combine(last, dt.time(), VN_TZ), cadence)
     if due is None or ctx.now < due:
         return
     yield s.finding(
-        "assessment_overdue", "high" if s.level >= 3 else "warning",
+        "assessment_overdue",
+        "high" if s.level >= 3 else "warning",
         f"Quá hạn kiểm tra, đánh giá định kỳ: lần gần nhất {last:%d/%m/%Y}, chu kỳ {cadence}, "
         f"hạn {due:%d/%m/%Y}.",
         f"Periodic assessment overdue: last on {last.isoformat()}, cadence {cadence}, due "
         f"{due.date().isoformat()}.",
-        LegalBasis.of(req), due=due.date().isoformat(), **data,
-    )  # fmt: skip
+        LegalBasis.of(req),
+        due=due.date().isoformat(),
+        **data,
+    )
 
 
 def _retention(s: _Subject, ctx: _Context) -> Iterator[Finding]:
@@ -326,24 +358,29 @@ def _retention(s: _Subject, ctx: _Context) -> Iterator[Finding]:
     }
     if r.minimum_months is None:
         yield s.finding(
-            "retention_below_minimum", "info",
+            "retention_below_minimum",
+            "info",
             f"Không đánh giá được: chế độ pháp lý không cho biết thời gian lưu nhật ký tối thiểu "
             f"cho cấp độ {s.level}; đang lưu {r.configured_months} tháng theo cấu hình.",
             f"Cannot be judged: the regime does not know the minimum log retention for level "
             f"{s.level}; {r.configured_months} month(s) are kept as configured.",
-            LegalBasis.of(r.minimum), outcome="cannot_be_judged", **data,
-        )  # fmt: skip
+            LegalBasis.of(r.minimum),
+            outcome="cannot_be_judged",
+            **data,
+        )
     elif r.below_minimum:
         yield s.finding(
-            "retention_below_minimum", "warning",
+            "retention_below_minimum",
+            "warning",
             f"Cấu hình lưu {r.configured_months} tháng, ngắn hơn mức tối thiểu "
             f"{r.minimum_months} tháng của cấp độ {s.level}; bộ thu giữ {r.effective_months} "
             "tháng.",
             f"Configured retention {r.configured_months} month(s) is shorter than the "
             f"minimum of {r.minimum_months} for level {s.level}; the collector keeps "
             f"{r.effective_months}.",
-            LegalBasis.of(r.minimum), **data,
-        )  # fmt: skip
+            LegalBasis.of(r.minimum),
+            **data,
+        )
 
 
 def _forwarding(s: _Subject, ctx: _Context) -> Iterator[Finding]:
@@ -351,15 +388,17 @@ def _forwarding(s: _Subject, ctx: _Context) -> Iterator[Finding]:
         return
     basis = static_basis("forwarding_not_configured", s.regime.id)
     yield s.finding(
-        "forwarding_not_configured", "warning",
+        "forwarding_not_configured",
+        "warning",
         "Chưa cấu hình kết nối, chia sẻ dữ liệu giám sát lên cơ quan chức năng. Ghi chú: Canh Gác "
         "chưa có bộ chuyển tiếp (forwarder).",
         "Upstream forwarding of monitoring data is not configured. Note: Canh Gác has no "
         "forwarder yet.",
-        LegalBasis(basis.source, basis.confidence, " ".join(filter(None, [basis.note,
-                                                                         _NO_FORWARDER_NOTE]))),
+        LegalBasis(
+            basis.source, basis.confidence, " ".join(filter(None, [basis.note, _NO_FORWARDER_NOTE]))
+        ),
         forwarder="none",
-    )  # fmt: skip
+    )
 
 
 def _assessor(s: _Subject, ctx: _Context) -> Iterator[Finding]:
@@ -385,19 +424,26 @@ def _assessor(s: _Subject, ctx: _Context) -> Iterator[Finding]:
             basis.append(LegalBasis.of(external))
     if reasons_en:
         yield s.finding(
-            "assessor_not_independent", "high",
+            "assessor_not_independent",
+            "high",
             f"Đơn vị đánh giá {a.name}: " + "; ".join(reasons_vi) + ".",
             f"Assessor {a.name}: " + "; ".join(reasons_en) + ".",
-            *basis, assessor=a.name, soc=None if soc is None else soc.name,
+            *basis,
+            assessor=a.name,
+            soc=None if soc is None else soc.name,
             independent_of_operator=a.independent_of_operator,
-            independent_of_soc=a.independent_of_soc, licensed=a.licensed,
-        )  # fmt: skip
+            independent_of_soc=a.independent_of_soc,
+            licensed=a.licensed,
+        )
 
 
 def _level(s: _Subject, ctx: _Context) -> Iterator[Finding]:
     result = assess(s.system, s.regime)
-    basis = [LegalBasis(f"{c.article} ({c.source})", c.confidence, c.note)
-             for c in result.applied if c.level == result.level]  # fmt: skip
+    basis = [
+        LegalBasis(f"{c.article} ({c.source})", c.confidence, c.note)
+        for c in result.applied
+        if c.level == result.level
+    ]
     recorded: dict[str, Any] = {
         "proposed": s.system.proposed_level,
         "approved": s.system.approved_level,
@@ -416,12 +462,16 @@ def _level(s: _Subject, ctx: _Context) -> Iterator[Finding]:
     )
     shown_en = ", ".join(f"{k} {v or 'none'}" for k, v in low.items())
     yield s.finding(
-        "level_below_minimum", "high",
+        "level_below_minimum",
+        "high",
         f"Cấp độ ({shown_vi}) thấp hơn cấp độ tối thiểu {result.level} theo tiêu chí xác định "
         "cấp độ.",
         f"Level ({shown_en}) is below the minimum level {result.level} the criteria require.",
-        *basis, minimum_level=result.level, criteria=[c.id for c in result.applied], **recorded,
-    )  # fmt: skip
+        *basis,
+        minimum_level=result.level,
+        criteria=[c.id for c in result.applied],
+        **recorded,
+    )
 
 
 # The activities of review_overdue, in Vietnamese for the messages.
@@ -462,13 +512,16 @@ def _reviews(s: _Subject, ctx: _Context) -> Iterator[Finding]:
         if cadence is None or (next_due(ctx.now, cadence) is None and last is None):
             # Unknown cadence, or one without an interval and nothing recorded: cannot judge.
             yield s.finding(
-                "review_overdue", "info",
+                "review_overdue",
+                "info",
                 f"Không đánh giá được ({vi_kind}): chế độ pháp lý không cho biết chu kỳ cho "
                 f"cấp độ {s.level}" + ("" if last else " và chưa có lần nào được ghi"),
                 f"Cannot be judged ({kind}): the regime gives no interval for level {s.level}"
                 + ("" if last else ", and none is recorded"),
-                LegalBasis.of(req), outcome="cannot_be_judged", **data,
-            )  # fmt: skip
+                LegalBasis.of(req),
+                outcome="cannot_be_judged",
+                **data,
+            )
             continue
         if last is not None:
             start = dt.datetime.combine(last, dt.time(), VN_TZ)
@@ -481,18 +534,28 @@ def _reviews(s: _Subject, ctx: _Context) -> Iterator[Finding]:
         if due is None or ctx.now < due:
             continue
         severity: Severity = "high" if s.level >= 3 else "warning"
-        data |= {"due": due.date().isoformat(), "due_from": "last_review" if last else
-                 "approval" if approval else "now"}  # fmt: skip
+        data |= {
+            "due": due.date().isoformat(),
+            "due_from": "last_review" if last else "approval" if approval else "now",
+        }
         if last is not None:
-            vi = (f"Quá hạn {vi_kind}: lần gần nhất {last:%d/%m/%Y}, chu kỳ {cadence}, "
-                  f"hạn {due:%d/%m/%Y}.")  # fmt: skip
-            en = (f"{kind} overdue: last on {last.isoformat()}, cadence {cadence}, due "
-                  f"{due.date().isoformat()}.")  # fmt: skip
+            vi = (
+                f"Quá hạn {vi_kind}: lần gần nhất {last:%d/%m/%Y}, chu kỳ {cadence}, "
+                f"hạn {due:%d/%m/%Y}."
+            )
+            en = (
+                f"{kind} overdue: last on {last.isoformat()}, cadence {cadence}, due "
+                f"{due.date().isoformat()}."
+            )
         elif approval is not None:
-            vi = (f"Chưa ghi nhận lần {vi_kind} nào; hạn lần đầu {due:%d/%m/%Y} (phê duyệt hồ "
-                  f"sơ {approval.date:%d/%m/%Y} + chu kỳ {cadence}).")  # fmt: skip
-            en = (f"No {kind} is recorded; the first was due {due.date().isoformat()} (dossier "
-                  f"approved {approval.date.isoformat()} + cadence {cadence}).")  # fmt: skip
+            vi = (
+                f"Chưa ghi nhận lần {vi_kind} nào; hạn lần đầu {due:%d/%m/%Y} (phê duyệt hồ "
+                f"sơ {approval.date:%d/%m/%Y} + chu kỳ {cadence})."
+            )
+            en = (
+                f"No {kind} is recorded; the first was due {due.date().isoformat()} (dossier "
+                f"approved {approval.date.isoformat()} + cadence {cadence})."
+            )
         else:
             vi = f"Chưa ghi nhận lần {vi_kind} nào (chu kỳ: {cadence}); hồ sơ chưa được phê duyệt."
             en = f"No {kind} is recorded (cadence: {cadence}); the dossier is not approved."

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from collector.dossiers.findings import Finding, compute_findings
+from collector.dossiers.findings import Finding
 
 WithConfig = Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
 
@@ -29,7 +29,7 @@ def render(f: Finding) -> str:
 
 def cmd_findings(ns: argparse.Namespace) -> int:
     from collector import config as cfgmod
-    from collector.dossiers.incident_findings import incident_findings
+    from collector.dossiers.findings_worker import all_findings
     from collector.dossiers.regime import load_regimes
     from collector.enroll.cli import open_store
 
@@ -39,8 +39,7 @@ def cmd_findings(ns: argparse.Namespace) -> int:
     store = open_store(ns)
     now = dt.datetime.now(dt.UTC)
     try:
-        found = compute_findings(store, regime, config, now, regimes=registry, system_id=ns.system)
-        found += incident_findings(store, regime, now, regimes=registry, system_id=ns.system)
+        found = all_findings(store, regime, config, now, regimes=registry, system_id=ns.system)
     finally:
         store.close()
     for f in found:

@@ -13,7 +13,7 @@ import contextlib
 import datetime as dt
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from prometheus_client import Gauge
 
@@ -21,9 +21,26 @@ from collector.config import CollectorConfig
 from collector.dossiers.findings import Finding, compute_findings
 from collector.dossiers.incident_findings import incident_findings
 from collector.dossiers.regime import Regime
+from collector.storage.base import Store
 from collector.storage.worker import StoreWorker
 
 log = logging.getLogger("canhgac.collector.findings")
+
+
+def all_findings(
+    store: Store,
+    regime: Regime,
+    config: CollectorConfig,
+    now: dt.datetime,
+    *,
+    regimes: Mapping[str, Regime] | None = None,
+    system_id: str | None = None,
+) -> list[Finding]:
+    """Every compliance finding: the registry's (findings.py), then the incidents' clocks."""
+    return [
+        *compute_findings(store, regime, config, now, regimes=regimes, system_id=system_id),
+        *incident_findings(store, regime, now, regimes=regimes, system_id=system_id),
+    ]
 
 
 def _key(f: Finding) -> tuple[str, str, str, str]:
@@ -42,9 +59,11 @@ class FindingsWorker:
         regime: Regime,
         gauge: Gauge,
         *,
+        regimes: Mapping[str, Regime] | None = None,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self._store = store
+        self._regimes = regimes
         self._config = config
         self._regime = regime
         self._gauge = gauge
@@ -54,11 +73,9 @@ class FindingsWorker:
         self._labels: set[tuple[str, str, str]] = set()
 
     def _compute(self) -> list[Finding]:
-        store, now = self._store.store, self._now()
-        return [
-            *compute_findings(store, self._regime, self._config, now),
-            *incident_findings(store, self._regime, now),
-        ]
+        return all_findings(
+            self._store.store, self._regime, self._config, self._now(), regimes=self._regimes
+        )
 
     async def run_once(self) -> list[Finding]:
         found = await self._store.run(self._compute)

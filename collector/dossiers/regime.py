@@ -51,8 +51,14 @@ INDUSTRIAL_CONTROL_WORKS: Final[tuple[IndustrialControlWorks, ...]] = get_args(
     IndustrialControlWorks
 )
 WEEKDAYS: Final[tuple[Weekday, ...]] = (
-    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
-)  # fmt: skip
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+)
 LEVELS: Final = (1, 2, 3, 4, 5)
 
 
@@ -303,8 +309,9 @@ class CalendarSpec(StrictModel):
     def _inside_coverage(self) -> Self:
         for day in (*self.days_off, *self.working_weekend_days):
             if not self.covers.from_year <= day.date.year <= self.covers.until_year:
-                raise ValueError(f"{day.date} is outside covers {self.covers.from_year}-"
-                                 f"{self.covers.until_year}")  # fmt: skip
+                raise ValueError(
+                    f"{day.date} is outside covers {self.covers.from_year}-{self.covers.until_year}"
+                )
         _unique("days_off", [d.date for d in self.days_off])
         return self
 

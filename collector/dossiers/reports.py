@@ -187,8 +187,9 @@ def build_initial(
     b.line("extra.purpose", incident.purpose)
     other = {"other": incident.attachments_other}
     b.line("extra.attachments", _boxes("attachments", incident.attachments, lang, other))
-    b.line("extra.confidential", _boxes("yes_no", ["yes" if incident.confidential else "no"],
-                                        lang, {}))  # fmt: skip
+    b.line(
+        "extra.confidential", _boxes("yes_no", ["yes" if incident.confidential else "no"], lang, {})
+    )
     b.line("extra.support_requested", incident.support_requested)
     b.section("section.signature")
     b.line("report.code", incident.report_code)
@@ -282,8 +283,17 @@ def build_annual(
     start, end = window.period_start, window.period_end
     counted = [i for i in incidents if start <= i.detected_at < end]
     categories = [c.id for c in regime.categories]
-    columns = ["row", "system", "owner", "operator", "level", "dossier_status",
-               "approval_decision", "quy_che_decision", "assessments"]  # fmt: skip
+    columns = [
+        "row",
+        "system",
+        "owner",
+        "operator",
+        "level",
+        "dossier_status",
+        "approval_decision",
+        "quy_che_decision",
+        "assessments",
+    ]
     names = [label(f"annual.{c}", lang) for c in columns]
     for c in regime.categories:
         columns.append(f"incidents.{c.id}")
@@ -297,10 +307,17 @@ def build_annual(
         done = [a for a in dossier.assessments if start.date() <= a.date < end.date()]
         kinds = sorted({a.kind for a in done}, key=["before_go_live", "periodic"].index)
         status = STATUS_LABELS[dossier.status] if lang == "vi" else dossier.status
-        cells = [str(n), system.name, system.owner.name, system.operator.name,
-                 str(system.proposed_level or ""), status, _decision(dossier.approval_decision),
-                 _decision(dossier.quy_che_decision),
-                 ", ".join(label(f"assessment.{k}", lang) for k in kinds)]  # fmt: skip
+        cells = [
+            str(n),
+            system.name,
+            system.owner.name,
+            system.operator.name,
+            str(system.proposed_level or ""),
+            status,
+            _decision(dossier.approval_decision),
+            _decision(dossier.quy_che_decision),
+            ", ".join(label(f"assessment.{k}", lang) for k in kinds),
+        ]
         cells.extend(str(sum(1 for i in mine if i.category == c)) for c in categories)
         cells.append(str(len(mine)))
         rows.append(tuple(cells))

@@ -296,7 +296,7 @@ class RetentionWorker:
         while not stop.is_set():
             try:
                 await self.run_once()
-            except Exception:
+            except Exception:  # logged with its traceback; the next pass retries
                 log.exception("retention pass failed; retrying at the next interval")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self._config.check_interval_s)

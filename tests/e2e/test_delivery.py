@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.requirements import require
+
 from .harness import System, line_counts, wait_for, write_lines
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -147,10 +149,7 @@ def damage_events(db: Path, users: list[str]) -> int:
 @pytest.fixture
 def netns_pair() -> Iterator[dict[str, str]]:
     """Two network namespaces joined by a veth pair, made and removed by this test."""
-    if os.geteuid() != 0 or shutil.which("ip") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("the network-cut test needs root and iproute2 in CI")
-        pytest.skip("needs root and iproute2 (ip netns)")
+    require(os.geteuid() == 0 and shutil.which("ip") is not None, "root and iproute2 (ip netns)")
     tag = secrets.token_hex(3)
     octet = secrets.randbelow(250) + 1
     ns = {

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from canhgac.v1 import events_pb2
+from tests.requirements import require
 
 from .harness import System, wait_for
 
@@ -62,8 +63,7 @@ def find(
 
 
 def test_each_host_source_reaches_the_collector_typed(system: System, tmp_path: Path) -> None:
-    if os.geteuid() != 0 and os.environ.get("CI") != "true":
-        pytest.skip("the process source's netlink mode and the socket attribution need root")
+    require(os.geteuid() == 0, "root, for the process connector and socket attribution")
 
     inventory = find(system, "the inventory", lambda e: e.WhichOneof("payload") == "inventory")
     assert inventory.inventory.hostname == socket.gethostname()

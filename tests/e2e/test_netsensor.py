@@ -20,14 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from agent.netsensor.capture import AfPacketCapture, FrameCapture
 from agent.netsensor.config import NetSensorConfig
 from agent.netsensor.replay import replay_file
 from agent.netsensor.source import NetSensorSource
 from agent.sources.base import Checkpoint, SourceContext
 from canhgac.v1 import events_pb2
 from collector.detection.engine import DetectionEngine
-from tests.agent.netsensor.netns import NetnsPair, in_netns, netns_pair
+from tests.agent.netsensor.netns import NetnsPair, netns_capture, netns_pair
+from tests.agent.sources.harness import wait_until
+from tests.requirements import require
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -54,8 +55,7 @@ while True:
 @pytest.fixture
 def pair() -> Iterator[NetnsPair]:
     for tool in ("nmap", "dig", "tcpdump"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"needs {tool}")
+        require(shutil.which(tool) is not None, tool)
     with netns_pair("cge") as p:
         yield p
 
@@ -171,21 +171,13 @@ async def capture_while(
 ) -> list[events_pb2.Event]:
     """Run the source in b while nmap and dig run from a; its events once stopped."""
 
-    def make(c: NetSensorConfig) -> FrameCapture:
-        cap = AfPacketCapture(c.interface, c.bpf_filter, c.snaplen, c.receive_buffer_bytes)
-        cap.open = lambda: in_netns(pair.b, lambda: AfPacketCapture.open(cap))  # type: ignore[method-assign]
-        return cap
-
-    source = NetSensorSource(config, capture_factory=make, host_addresses=hosts)
+    source = NetSensorSource(config, capture_factory=netns_capture(pair.b), host_addresses=hosts)
     sink = ListSink()
     stop = asyncio.Event()
     ctx = SourceContext(agent_id="e2e", host="h", clock_ns=time.time_ns)
     task = asyncio.create_task(source.run(ctx, sink, stop))
     try:
-        for _ in range(100):
-            if source.health.state == "running" or task.done():
-                break
-            await asyncio.sleep(0.05)
+        await wait_until(lambda: source.health.state == "running" or task.done())
         assert source.health.state == "running", source.health
         nmap = await asyncio.to_thread(
             pair.exec, pair.a, "nmap", "-sS", "-p", "1-200", "--max-rate", "2000", "-n", "-Pn",
@@ -197,7 +189,8 @@ async def capture_while(
             "+tries=1", timeout=30,
         )  # fmt: skip
         assert ANSWER in dig.stdout, dig.stdout + dig.stderr
-        await asyncio.sleep(0.5)
+        # The answer is the last packet sent: once the sensor has reported it, it has read all.
+        await wait_until(lambda: any(e.action == "dns_answer" for e in sink.events))
     finally:
         stop.set()
         await asyncio.wait_for(task, 20)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.agent.netsensor.netns import NetnsPair, netns_pair
+from tests.requirements import require
 
 from .harness import BIN, System, wait_for
 
@@ -21,8 +22,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 @pytest.fixture
 def pair() -> Iterator[NetnsPair]:
-    if shutil.which("nmap") is None:
-        pytest.fail("nmap is missing: scripts/install-system-deps.sh installs it")
+    require(shutil.which("nmap") is not None, "nmap")
     with netns_pair("cge") as p:
         yield p
 

@@ -12,7 +12,6 @@ and the alerting rules name only metrics the collector exposes.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal
@@ -29,6 +28,7 @@ import pytest
 import yaml
 
 from collector.metrics import CollectorMetrics
+from tests.requirements import require
 
 from .harness import BIN, ROOT, System, free_port, port_open, wait_for, write_lines
 
@@ -50,10 +50,8 @@ SUFFIXES = {
 def tool(name: str) -> str:
     """The path of a Prometheus program, or skip (fail under CI=true) with how to install it."""
     path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{name} is missing in CI (scripts/install-system-deps.sh installs it)")
-        pytest.skip(f"needs {name} (apt-get install prometheus)")
+    require(path is not None, f"{name} (apt-get install prometheus)")
+    assert path is not None
     return path
 
 

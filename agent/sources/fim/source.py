@@ -8,7 +8,7 @@ import itertools
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from agent.sources.base import EventSink, Source, SourceContext
 from canhgac.v1 import events_pb2
@@ -72,7 +72,7 @@ class FileIntegritySource(Source):
         self._pending_trees = SettleQueue(settle)  # directories to scan
         self._setup_queue: list[str] = []
         self._setup_wake = asyncio.Event()
-        self._busy: set[asyncio.Future[object]] = set()  # worker threads under way
+        self._busy: set[asyncio.Future[Any]] = set()  # worker threads under way
         self._inotify: Inotify | None = None
         self._table: WatchTable | None = None
         self._no_inotify = ""
@@ -368,7 +368,7 @@ class FileIntegritySource(Source):
     async def _in_thread(self, fn: Callable[..., T], *args: object) -> T:
         """Run blocking work in a thread, awaited again on shutdown if cancelled meanwhile."""
         future = asyncio.ensure_future(asyncio.to_thread(fn, *args))
-        self._busy.add(future)  # type: ignore[arg-type]
+        self._busy.add(future)
         future.add_done_callback(self._busy.discard)
         return await asyncio.shield(future)
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 
 from agent.netsensor.capture import (
-    AfPacketCapture,
     CaptureStats,
     FrameCapture,
     read_host_addresses,
@@ -21,9 +20,10 @@ from agent.netsensor.source import EMIT_CHUNK, NetSensorSource
 from agent.sources.base import Checkpoint, SourceContext
 from canhgac.errors import SourceUnavailableError
 from canhgac.v1 import events_pb2
+from tests.agent.sources.harness import wait_until
 
 from .frames import SERVER, dns_exchange, syn_scan, tcp_session
-from .netns import in_netns, netns_pair
+from .netns import NetnsCapture, in_netns, netns_pair
 
 
 class ListSink:
@@ -60,6 +60,7 @@ class FakeCapture:
     def read(self, max_frames: int, timeout_s: float) -> list[Frame]:
         out, self.frames = self.frames[:max_frames], self.frames[max_frames:]
         if not out and timeout_s:
+            # As the real capture does when nothing arrives: block (briefly) until the timeout.
             time.sleep(min(timeout_s, 0.01))
         self.received += len(out)
         return out
@@ -76,11 +77,12 @@ def ctx() -> SourceContext:
 
 
 async def run_until(
-    source: NetSensorSource, sink: ListSink, done: float = 0.5
+    source: NetSensorSource, sink: ListSink, done: Callable[[], bool]
 ) -> asyncio.Task[None]:
+    """Run the source until `done()` holds (10 s at most), then stop it (which flushes)."""
     stop = asyncio.Event()
     task = asyncio.create_task(source.run(ctx(), sink, stop))
-    await asyncio.sleep(done)
+    await wait_until(lambda: done() or task.done())
     stop.set()
     await asyncio.wait_for(task, 10)
     return task
@@ -96,7 +98,7 @@ async def test_canned_frames_become_flow_dns_and_attempt_events() -> None:
         poll_interval_s=0.05,
     )
     sink = ListSink()
-    await run_until(src, sink)
+    await run_until(src, sink, lambda: not capture.frames and "kernel_drop" in src.health.unparsed)
     assert capture.opened
     assert capture.closed
     by_action: dict[str, list[events_pb2.Event]] = {}
@@ -135,7 +137,7 @@ async def test_events_are_emitted_in_chunks_of_at_most_500() -> None:
     capture = FakeCapture(frames)
     src = NetSensorSource(capture_factory=lambda c: capture, host_addresses=frozenset())
     sink = ListSink()
-    await run_until(src, sink, done=0.3)
+    await run_until(src, sink, lambda: not capture.frames)
     assert len([e for e in sink.events if e.action.startswith("dns_")]) == 1400
     assert max(len(b) for b in sink.batches) == EMIT_CHUNK
 
@@ -165,10 +167,9 @@ async def test_real_capture_on_a_veth_in_a_namespace_reports_the_connection() ->
     with netns_pair() as pair:
 
         def make(config: NetSensorConfig) -> FrameCapture:
-            cap = AfPacketCapture(config.interface, config.bpf_filter, config.snaplen, 1 << 20)
-            # The socket is made in b; the source then uses it from its own thread.
-            cap.open = lambda: in_netns(pair.b, lambda: AfPacketCapture.open(cap))  # type: ignore[method-assign]
-            return cap
+            return NetnsCapture(
+                pair.b, config.interface, config.bpf_filter, config.snaplen, 1 << 20
+            )
 
         server = pair.popen(
             pair.b,
@@ -189,16 +190,15 @@ async def test_real_capture_on_a_veth_in_a_namespace_reports_the_connection() ->
             sink = ListSink()
             stop = asyncio.Event()
             task = asyncio.create_task(src.run(ctx(), sink, stop))
-            while src.health.state != "running":
-                await asyncio.sleep(0.05)
+            await wait_until(lambda: src.health.state == "running")
             client = (
                 "import socket; c = socket.create_connection(("
                 f"{pair.b_ip!r}, 2222), timeout=5); c.sendall(b'hello'); print(c.recv(100))"
             )
             out = await asyncio.to_thread(pair.exec, pair.a, sys.executable, "-c", client)
             assert "hellohello" in out.stdout, out.stderr
-            await asyncio.sleep(1.5)  # the FIN-ended flow comes out at the next poll
-            assert any(e.action == "flow" for e in sink.events)
+            # The FIN-ended flow comes out at the next poll.
+            await wait_until(lambda: any(e.action == "flow" for e in sink.events))
             stop.set()
             await asyncio.wait_for(task, 10)
         finally:

@@ -435,6 +435,9 @@ HONEST_REFUSALS = (
 )
 
 
+# The public Sigma rules are never committed (their licence, and the project rule that nothing
+# fetched is committed) and cannot be installed from a package registry: these two tests run
+# where a developer has fetched them to /tmp/sigma-rules, and skip elsewhere, CI included.
 @pytest.mark.skipif(not PUBLIC_RULES.is_dir(), reason="no public Sigma rules at /tmp/sigma-rules")
 def test_public_rules_refused_only_for_known_reasons() -> None:
     report = load_script().check_rules([PUBLIC_RULES])
@@ -444,6 +447,8 @@ def test_public_rules_refused_only_for_known_reasons() -> None:
 
 
 @pytest.mark.skipif(not PUBLIC_RULES.is_dir(), reason="no public Sigma rules at /tmp/sigma-rules")
+# The issue's 5% target is not met (see the issue note): strict, so this turns into a failure,
+# to be removed, the day the refusals fall under 5%.
 @pytest.mark.xfail(
     strict=True,
     reason="about a quarter of the public Linux and network rules need logs we do not collect "

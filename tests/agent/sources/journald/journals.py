@@ -15,10 +15,8 @@ JOURNALCTL = shutil.which("journalctl")
 BOOT_ID = "0123456789abcdef0123456789abcdef"
 T0_US = 1_795_350_000_000_000  # 2026-11-22T12:20:00Z, µs
 
-needs_journal_tools = pytest.mark.skipif(
-    not JOURNAL_REMOTE.exists() or JOURNALCTL is None,
-    reason="needs journalctl and systemd-journal-remote (apt-get install systemd-journal-remote)",
-)
+# Tests that write real journal files and read them with journalctl (fixture in conftest.py).
+needs_journal_tools = pytest.mark.usefixtures("journal_tools")
 
 Fields = Mapping[str, str | bytes]
 

@@ -20,6 +20,7 @@ from canhgac.errors import SourceUnavailableError
 from canhgac.v1 import events_pb2
 from tests.agent.sources import harness
 from tests.agent.sources.harness import CLOCK_NS, context, running, wait_until
+from tests.requirements import require
 
 from . import kernelmsg as km
 from .proctree import ProcTree
@@ -205,11 +206,7 @@ async def test_unlistable_proc_is_unavailable(tmp_path: Path) -> None:
 
 
 def require_root() -> None:
-    if os.geteuid() != 0:
-        reason = "the process-events connector needs root (CAP_NET_ADMIN)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must run this test as root: {reason}")
-        pytest.skip(reason)
+    require(os.geteuid() == 0, "root, for the process-events connector (CAP_NET_ADMIN)")
 
 
 async def test_real_netlink_sees_a_short_process_and_its_exit_code() -> None:
