@@ -30,16 +30,74 @@ from collector.detection.engine import DetectionEngine
 ROOT = Path(__file__).resolve().parent.parent
 
 WORDS = [
-    "base64", "nc", "ncat", "socat", "curl", "wget", "python", "perl", "chmod", "chattr",
-    "crontab", "useradd", "iptables", "setenforce", "history", "shred", "insmod", "tcpdump",
-    "nmap", "masscan", "xmrig", "minerd", "kinsing", "mkfifo", "telnet", "openssl", "dd",
-    "systemctl", "journalctl", "auditctl", "passwd", "visudo", "ssh-keygen", "scp", "rsync",
-]  # fmt: skip
+    "base64",
+    "nc",
+    "ncat",
+    "socat",
+    "curl",
+    "wget",
+    "python",
+    "perl",
+    "chmod",
+    "chattr",
+    "crontab",
+    "useradd",
+    "iptables",
+    "setenforce",
+    "history",
+    "shred",
+    "insmod",
+    "tcpdump",
+    "nmap",
+    "masscan",
+    "xmrig",
+    "minerd",
+    "kinsing",
+    "mkfifo",
+    "telnet",
+    "openssl",
+    "dd",
+    "systemctl",
+    "journalctl",
+    "auditctl",
+    "passwd",
+    "visudo",
+    "ssh-keygen",
+    "scp",
+    "rsync",
+]
 BENIGN = [
-    "ls", "cat", "grep", "sed", "awk", "sshd", "nginx", "php-fpm8.2", "python3", "java", "sort",
-    "logrotate", "gzip", "run-parts", "dpkg", "apt-get", "systemd-tmpfiles", "date", "sleep",
-    "uname", "id", "ps", "df", "du", "find", "tar", "mysql", "mysqldump", "psql", "rsyslogd",
-]  # fmt: skip
+    "ls",
+    "cat",
+    "grep",
+    "sed",
+    "awk",
+    "sshd",
+    "nginx",
+    "php-fpm8.2",
+    "python3",
+    "java",
+    "sort",
+    "logrotate",
+    "gzip",
+    "run-parts",
+    "dpkg",
+    "apt-get",
+    "systemd-tmpfiles",
+    "date",
+    "sleep",
+    "uname",
+    "id",
+    "ps",
+    "df",
+    "du",
+    "find",
+    "tar",
+    "mysql",
+    "mysqldump",
+    "psql",
+    "rsyslogd",
+]
 BENIGN_DIRS = ["/etc/nginx/", "/var/lib/mysql/", "/home/deploy/app/", "/var/log/nginx/", "/srv/"]
 # Paths attackers stage files in: text the generated rules look for, never written to.
 DIRS = ["/tmp/", "/dev/shm/", "/var/tmp/", "/run/user/", "/usr/local/bin/", "/opt/"]  # noqa: S108
@@ -52,8 +110,9 @@ def extra_rule(i: int, rng: random.Random) -> str:
     """One generated rule, in one of the shapes public Linux Sigma rules take, in about their
     proportions: mostly an image suffix with command-line substrings; some `all of` / `1 of`
     selections with a filter; a few regular expressions; file and network rules."""
-    shape = rng.choices(["plain", "all_of", "one_of", "regex", "file", "network"],
-                        weights=[45, 15, 15, 5, 10, 10])[0]  # fmt: skip
+    shape = rng.choices(
+        ["plain", "all_of", "one_of", "regex", "file", "network"], weights=[45, 15, 15, 5, 10, 10]
+    )[0]
     rid = uuid.UUID(int=rng.getrandbits(128), version=4)
     head = f"title: Generated {shape} rule {i}\nid: {rid}\nstatus: experimental\nlevel: medium\n"
     w1, w2, w3, d = rng.choice(WORDS), rng.choice(WORDS), rng.choice(WORDS), rng.choice(DIRS)

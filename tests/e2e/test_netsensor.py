@@ -115,9 +115,21 @@ def test_scan_and_dns_are_seen_alerted_and_replayed(pair: NetnsPair, tmp_path: P
     tcpdump = pair.popen(
         # --immediate-mode: otherwise packets wait in the ring for a block timeout and those
         # still waiting at SIGINT never reach the file.
-        pair.b, "tcpdump", "-i", pair.b_if, "-n", "-U", "--immediate-mode", "-s", "1600",
-        "--time-stamp-precision", "nano", "-w", str(pcap), "ip",
-    )  # fmt: skip
+        pair.b,
+        "tcpdump",
+        "-i",
+        pair.b_if,
+        "-n",
+        "-U",
+        "--immediate-mode",
+        "-s",
+        "1600",
+        "--time-stamp-precision",
+        "nano",
+        "-w",
+        str(pcap),
+        "ip",
+    )
     try:
         started(responder, "up")
         started(tcpdump, "listening on", "stderr")
@@ -180,14 +192,33 @@ async def capture_while(
         await wait_until(lambda: source.health.state == "running" or task.done())
         assert source.health.state == "running", source.health
         nmap = await asyncio.to_thread(
-            pair.exec, pair.a, "nmap", "-sS", "-p", "1-200", "--max-rate", "2000", "-n", "-Pn",
-            "--max-retries", "1", pair.b_ip, timeout=60,
-        )  # fmt: skip
+            pair.exec,
+            pair.a,
+            "nmap",
+            "-sS",
+            "-p",
+            "1-200",
+            "--max-rate",
+            "2000",
+            "-n",
+            "-Pn",
+            "--max-retries",
+            "1",
+            pair.b_ip,
+            timeout=60,
+        )
         assert "200 closed" in nmap.stdout or "Not shown: 200" in nmap.stdout, nmap.stdout
         dig = await asyncio.to_thread(
-            pair.exec, pair.a, "dig", f"@{pair.b_ip}", "example.test", "A", "+time=2",
-            "+tries=1", timeout=30,
-        )  # fmt: skip
+            pair.exec,
+            pair.a,
+            "dig",
+            f"@{pair.b_ip}",
+            "example.test",
+            "A",
+            "+time=2",
+            "+tries=1",
+            timeout=30,
+        )
         assert ANSWER in dig.stdout, dig.stdout + dig.stderr
         # The answer is the last packet sent: once the sensor has reported it, it has read all.
         await wait_until(lambda: any(e.action == "dns_answer" for e in sink.events))

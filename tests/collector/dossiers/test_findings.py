@@ -145,8 +145,15 @@ def test_level_3_without_approved_dossier_or_quy_che(store: Store, regime: Regim
     expected = "ND 331/2026 Art. 30" if regime.id == "vn-2026" else "TT 12/2022 Art. 9(7)"
     assert expected in found["quy_che_missing"].basis[0].source
     # Level 2 systems are not held to it.
-    store2 = system(regime, "l2", approved_level=None, proposed_level=2, system_type="internal",
-                    handles_administrative_procedures=False, data_subjects_basic=0)  # fmt: skip
+    store2 = system(
+        regime,
+        "l2",
+        approved_level=None,
+        proposed_level=2,
+        system_type="internal",
+        handles_administrative_procedures=False,
+        data_subjects_basic=0,
+    )
     register(store, store2, agents=("b1",))
     assert "dossier_not_approved" not in codes(findings(store, regime), "l2")
 
@@ -181,8 +188,15 @@ def test_assessment_overdue_for_the_level_cadence(store: Store, regime: Regime) 
 
 
 def test_assessment_without_interval_cannot_be_judged(store: Store, regime: Regime) -> None:
-    low = system(regime, "l1", approved_level=1, proposed_level=1, system_type="internal",
-                 handles_administrative_procedures=False, data_subjects_basic=0)  # fmt: skip
+    low = system(
+        regime,
+        "l1",
+        approved_level=1,
+        proposed_level=1,
+        system_type="internal",
+        handles_administrative_procedures=False,
+        data_subjects_basic=0,
+    )
     register(store, low, Dossier())
     f = codes(findings(store, regime), "l1")["assessment_overdue"]
     assert f.outcome == "cannot_be_judged"
@@ -218,8 +232,12 @@ def test_assessor_not_independent(store: Store, regime: Regime) -> None:
         assessor=Assessor(name="Cty Z", independent_of_operator=True, independent_of_soc=False),
     )
     register(store, s, good_dossier(dt.date(2026, 6, 1)))
-    register(store, system(regime, "ok", assessor=Assessor(name="Q", independent_of_operator=True)),
-             good_dossier(dt.date(2026, 6, 1)), agents=("b1",))  # fmt: skip
+    register(
+        store,
+        system(regime, "ok", assessor=Assessor(name="Q", independent_of_operator=True)),
+        good_dossier(dt.date(2026, 6, 1)),
+        agents=("b1",),
+    )
     found = findings(store, regime)
     f = codes(found)["assessor_not_independent"]
     assert "SOC Y" in f.message_en
@@ -241,8 +259,7 @@ def test_every_finding_code_is_produced_and_filtered_by_system(
     store: Store, regime: Regime
 ) -> None:
     store.upsert_agent(AgentRecord(agent_id="stray", last_seen_ns=NOW_NS))
-    s = system(regime, approved_level=None, proposed_level=2,
-               assessor=Assessor(name="Z"))  # fmt: skip
+    s = system(regime, approved_level=None, proposed_level=2, assessor=Assessor(name="Z"))
     register(store, s, Dossier(), seen_ns=0)
     register(store, system(regime, "l3"), Dossier(), agents=("b1",))
     config = CONFIG.model_copy(update={"retention": RetentionConfig(per_system={"l3": 1})})

@@ -189,12 +189,16 @@ def test_approval_needs_its_decision_and_only_approval_takes_one() -> None:
         ({"status": "approved", "approval_decision": dump(APPROVAL)}, "quy_che_decision"),
         ({"approval_decision": dump(APPROVAL)}, "only while the status is approved"),
         ({"status": "rejected"}, "status"),
-        ({"assessments": [{"kind": "yearly", "date": "2026-01-01", "assessor": "A"}]},
-         "assessments[0].kind"),
-        ({"quy_che_decision": {"number": "1", "date": "2026-13-01", "issuer": "U"}},
-         "quy_che_decision.date"),
+        (
+            {"assessments": [{"kind": "yearly", "date": "2026-01-01", "assessor": "A"}]},
+            "assessments[0].kind",
+        ),
+        (
+            {"quy_che_decision": {"number": "1", "date": "2026-13-01", "issuer": "U"}},
+            "quy_che_decision.date",
+        ),
     ],
-)  # fmt: skip
+)
 def test_an_inconsistent_dossier_is_refused(data: dict[str, Any], message: str) -> None:
     assert message in problems(Dossier, data)
 

@@ -39,8 +39,18 @@ REGIMES = RULES / "regimes"
 SHIPPED = ("vn-2026", "vn-legacy-2016")
 
 # Models that only group sourced values; everything else must carry source and confidence.
-STRUCTURAL = (RegimeSpec, LevelRequirements, Incidents, AnnualReport, CalendarSpec, Bilingual,
-              Conditions, CountBound, AtLeast, Duration)  # fmt: skip
+STRUCTURAL = (
+    RegimeSpec,
+    LevelRequirements,
+    Incidents,
+    AnnualReport,
+    CalendarSpec,
+    Bilingual,
+    Conditions,
+    CountBound,
+    AtLeast,
+    Duration,
+)
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +75,13 @@ def _walk(model: BaseModel, path: str) -> list[tuple[str, BaseModel]]:
     found: list[tuple[str, BaseModel]] = [(path, model)]
     for name in type(model).model_fields:
         value = getattr(model, name)
-        items = value.items() if isinstance(value, dict) else enumerate(value) \
-            if isinstance(value, tuple) else [("", value)]  # fmt: skip
+        items = (
+            value.items()
+            if isinstance(value, dict)
+            else enumerate(value)
+            if isinstance(value, tuple)
+            else [("", value)]
+        )
         for key, item in items:
             if isinstance(item, BaseModel):
                 found += _walk(item, f"{path}.{name}" + (f"[{key}]" if key != "" else ""))
@@ -103,9 +118,17 @@ def test_categories_are_the_ten_national_categories(
 ) -> None:
     regime = regimes[regime_id]
     assert [c.id for c in regime.categories] == [
-        "denial_of_service", "spoofing", "malware", "unauthorized_access", "defacement",
-        "ransomware", "destruction", "data_theft", "multi_vector", "other",
-    ]  # fmt: skip
+        "denial_of_service",
+        "spoofing",
+        "malware",
+        "unauthorized_access",
+        "defacement",
+        "ransomware",
+        "destruction",
+        "data_theft",
+        "multi_vector",
+        "other",
+    ]
     assert {c.id for c in regime.categories} == INCIDENT_CATEGORIES
     assert regime.category("defacement").name == Bilingual(vi="Thay đổi giao diện", en="Defacement")
     with pytest.raises(KeyError):
@@ -117,11 +140,19 @@ def test_new_regime_values_from_domain(regimes: dict[str, Regime]) -> None:
     assert [r.requirements(n).log_retention_months.value for n in (2, 3, 4, 5)] == [1, 3, 6, 12]
     assert r.requirements(4).log_review.value is Cadence.MONTHLY
     assert [r.requirements(n).central_monitoring.value for n in (1, 2, 3, 4, 5)] == [
-        False, False, True, True, True,
-    ]  # fmt: skip
+        False,
+        False,
+        True,
+        True,
+        True,
+    ]
     assert [r.requirements(n).monitoring_24x7.value for n in (1, 2, 3, 4, 5)] == [
-        False, False, False, True, True,
-    ]  # fmt: skip
+        False,
+        False,
+        False,
+        True,
+        True,
+    ]
     assert r.requirements(3).cloud_isolation.value == "logical"
     assert r.requirements(5).cloud_isolation.value == "physical"
     assert r.requirements(4).appraisal_body.value == "bca"
@@ -174,10 +205,12 @@ def test_a_bad_value_is_named_by_file_and_path(tmp_path: Path) -> None:
     f = d / "vn-2026.yml"
     text = f.read_text(encoding="utf-8")
     f.write_text(
-        text.replace("log_review: {value: monthly, source: \"TCVN 14423:2026 §6",
-                     "log_review: {value: weekly, source: \"TCVN 14423:2026 §6"),
+        text.replace(
+            'log_review: {value: monthly, source: "TCVN 14423:2026 §6',
+            'log_review: {value: weekly, source: "TCVN 14423:2026 §6',
+        ),
         encoding="utf-8",
-    )  # fmt: skip
+    )
     registry = load_regimes(d)
     assert sorted(registry) == ["vn-legacy-2016"]
     (error,) = registry.errors

@@ -241,9 +241,13 @@ def test_incident_commands_show_update_report_and_annual(
     store.upsert_system(SYSTEM)
     first_ns = int(DETECTED.timestamp() * 1e9)
     a = alert_pb2.Alert(
-        id="A1", incident_id="INC-1", system_id="dvc-portal", category="defacement",
-        first_seen_ns=first_ns, created_ns=first_ns,
-    )  # fmt: skip
+        id="A1",
+        incident_id="INC-1",
+        system_id="dvc-portal",
+        category="defacement",
+        first_seen_ns=first_ns,
+        created_ns=first_ns,
+    )
     store.open_or_attach(a, at_ns=first_ns)
     store.close()
 

@@ -28,11 +28,19 @@ DAY = 86_400 * 10**9
 
 
 def system(system_id: str, level: int, regime: str = "vn-2026") -> InformationSystem:
-    return InformationSystem.model_validate({
-        "id": system_id, "name": system_id, "owner": {"name": "o"}, "operator": {"name": "p"},
-        "system_type": "internal", "info_classes": ["public"], "approved_level": level,
-        "proposed_level": level, "regime": regime,
-    })  # fmt: skip
+    return InformationSystem.model_validate(
+        {
+            "id": system_id,
+            "name": system_id,
+            "owner": {"name": "o"},
+            "operator": {"name": "p"},
+            "system_type": "internal",
+            "info_classes": ["public"],
+            "approved_level": level,
+            "proposed_level": level,
+            "regime": regime,
+        }
+    )
 
 
 def test_a_per_system_value_below_the_legal_minimum_is_refused() -> None:
@@ -62,8 +70,9 @@ def test_effective_is_the_longer_of_configured_and_minimum() -> None:
     )
     assert legacy.months_for("l4") == 1
     # At runtime (not strict) a too-short entry is raised instead of refused.
-    lax = retention_policy([system("p", 3)], RetentionConfig(per_system={"p": 2}),
-                           REGIMES["vn-2026"], strict=False)  # fmt: skip
+    lax = retention_policy(
+        [system("p", 3)], RetentionConfig(per_system={"p": 2}), REGIMES["vn-2026"], strict=False
+    )
     assert lax.months_for("p") == 3
 
 
@@ -86,8 +95,9 @@ def test_events_past_their_systems_retention_are_deleted_in_batches(store: Store
     _store_events(store, "a4", 2, [100])
     _store_events(store, "free", 1, [100, 100, 100])
     _store_events(store, "free", 2, [5])
-    policy = retention_policy(store.list_systems(), RetentionConfig(default_months=1),
-                              REGIMES["vn-2026"])  # fmt: skip
+    policy = retention_policy(
+        store.list_systems(), RetentionConfig(default_months=1), REGIMES["vn-2026"]
+    )
     run = apply_retention(store, policy, NOW, batch_rows=2)
     assert run.deleted == 6
     assert run.by_system == {"l4": 3, "": 3}

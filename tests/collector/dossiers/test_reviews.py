@@ -130,15 +130,21 @@ def cadence_of(regime: Regime, kind: ReviewKind) -> Cadence:
 def test_the_code_is_registered() -> None:
     assert CODE in FINDINGS
     assert set(REVIEW_KINDS) == {
-        "log_review", "account_review", "vulnerability_scan", "penetration_test", "restore_test",
-    }  # fmt: skip
+        "log_review",
+        "account_review",
+        "vulnerability_scan",
+        "penetration_test",
+        "restore_test",
+    }
 
 
 @pytest.mark.parametrize("kind", REVIEW_KINDS)
 def test_a_recent_record_gives_no_finding(regime: Regime, kind: ReviewKind) -> None:
     r = known(regime, kind)
-    assert reviews(r, dossier((kind, TODAY - dt.timedelta(days=1)), approved=APPROVAL.date),
-                   kind=kind) == {}  # fmt: skip
+    assert (
+        reviews(r, dossier((kind, TODAY - dt.timedelta(days=1)), approved=APPROVAL.date), kind=kind)
+        == {}
+    )
     # due tomorrow (last + cadence): not yet overdue
     last = add_months(NOW + dt.timedelta(days=1), -1 * _months(cadence_of(r, kind))).date()
     assert reviews(r, dossier((kind, last)), kind=kind) == {}
@@ -164,8 +170,10 @@ def test_an_old_record_is_overdue(regime: Regime, kind: ReviewKind) -> None:
     assert f.data["cadence"] == str(cadence)
     req = getattr(r.requirements(LEVEL), kind)
     assert (f.basis[0].source, f.basis[0].confidence, f.basis[0].note) == (
-        req.source, req.confidence, req.note,
-    )  # fmt: skip
+        req.source,
+        req.confidence,
+        req.note,
+    )
     assert f"{kind} overdue: last on {old.isoformat()}" in f.message_en
     assert "Quá hạn" in f.message_vi
     assert f.to_json()["data"]["kind"] == kind
@@ -227,11 +235,14 @@ def test_an_unknown_regime_value_cannot_be_judged(
 def test_the_shipped_legacy_values_that_are_unknown_cannot_be_judged() -> None:
     found = reviews(REGIMES["vn-legacy-2016"], dossier(approved=APPROVAL.date))
     assert {k for k, f in found.items() if f.outcome == "cannot_be_judged"} == {
-        "log_review", "account_review", "restore_test",
-    }  # fmt: skip
+        "log_review",
+        "account_review",
+        "restore_test",
+    }
     assert {k for k, f in found.items() if f.outcome == "violation"} == {
-        "vulnerability_scan", "penetration_test",  # 6-monthly at level 5, since 10/05/2026
-    }  # fmt: skip
+        "vulnerability_scan",
+        "penetration_test",  # 6-monthly at level 5, since 10/05/2026
+    }
 
 
 def test_not_required_periodic_and_no_level() -> None:
@@ -288,21 +299,44 @@ def test_systems_review_records_shows_exports_and_imports(
     f.write_text(PORTAL, encoding="utf-8")
     assert run("systems", "create", "--file", str(f)) == 0
     today = dt.datetime.now(VN_TZ).date()
-    assert run(
-        "systems", "review", "dvc-portal", "--kind", "log_review", "--date", today.isoformat(),
-        "--by", "Nguyễn Văn A", "--scope", "máy chủ web", "--notes", "không có bất thường",
-        "--file-ref", "BB-01/2026", "--actor", "tester",
-    ) == 0  # fmt: skip
+    assert (
+        run(
+            "systems",
+            "review",
+            "dvc-portal",
+            "--kind",
+            "log_review",
+            "--date",
+            today.isoformat(),
+            "--by",
+            "Nguyễn Văn A",
+            "--scope",
+            "máy chủ web",
+            "--notes",
+            "không có bất thường",
+            "--file-ref",
+            "BB-01/2026",
+            "--actor",
+            "tester",
+        )
+        == 0
+    )
     assert "log_review of" in capsys.readouterr().out
-    assert run("systems", "review", "dvc-portal", "--kind", "restore_test",
-               "--date", "2026-01-15") == 0  # fmt: skip
+    assert (
+        run("systems", "review", "dvc-portal", "--kind", "restore_test", "--date", "2026-01-15")
+        == 0
+    )
     assert "(2 review record(s))" in capsys.readouterr().out
     assert run("systems", "show", "dvc-portal") == 0
     shown = yaml.safe_load(capsys.readouterr().out)
     assert shown["dossier"]["reviews"][0] == {
-        "kind": "log_review", "date": today.isoformat(), "by": "Nguyễn Văn A",
-        "scope": "máy chủ web", "notes": "không có bất thường", "file_ref": "BB-01/2026",
-    }  # fmt: skip
+        "kind": "log_review",
+        "date": today.isoformat(),
+        "by": "Nguyễn Văn A",
+        "scope": "máy chủ web",
+        "notes": "không có bất thường",
+        "file_ref": "BB-01/2026",
+    }
     assert shown["dossier"]["reviews"][1]["kind"] == "restore_test"
     assert [e["note"] for e in shown["history"]] == ["review recorded", "review recorded"]
     assert shown["history"][0]["actor"] == "tester"

@@ -46,8 +46,11 @@ async def test_sends_at_start_then_only_on_change(tmp_path: Path) -> None:
         await wait_until(lambda: len(sink.events) == 1)
         (first,) = sink.events
         assert (first.category, first.type, first.action, first.source) == (
-            "host", "info", "inventory", "inventory",
-        )  # fmt: skip
+            "host",
+            "info",
+            "inventory",
+            "inventory",
+        )
         assert (first.agent_id, first.host, first.time_ns) == ("agent-1", "web1", CLOCK_NS)
         assert first.inventory.hostname == "web1"
         digest = sink.checkpoints[CHECKPOINT_KEY]

@@ -105,10 +105,16 @@ def source(proc: FakeProc, **cfg: object) -> SocketSource:
 
 def summary(events: list[events_pb2.Event]) -> list[tuple[str, str, str, int, str, int]]:
     return [
-        (e.action, e.socket.direction, e.socket.local_ip, e.socket.local_port,
-         e.socket.remote_ip, e.socket.remote_port)
+        (
+            e.action,
+            e.socket.direction,
+            e.socket.local_ip,
+            e.socket.local_port,
+            e.socket.remote_ip,
+            e.socket.remote_port,
+        )
         for e in events
-    ]  # fmt: skip
+    ]
 
 
 SSHD = Row("0.0.0.0", 22, "0.0.0.0", 0, "LISTEN", 1001)
@@ -133,12 +139,17 @@ def test_first_poll_reports_baseline_with_owner(proc: FakeProc) -> None:
     ]
     listen, anon, out = events
     assert (listen.category, listen.type, listen.source, listen.host) == (
-        "network", "start", "sockets", "web1",
-    )  # fmt: skip
+        "network",
+        "start",
+        "sockets",
+        "web1",
+    )
     assert (listen.socket.pid, listen.socket.process_executable) == (600, "/usr/sbin/sshd")
     assert (listen.socket.process_name, listen.socket.user, listen.socket.state) == (
-        "sshd", "root", "LISTEN",
-    )  # fmt: skip
+        "sshd",
+        "root",
+        "LISTEN",
+    )
     assert anon.socket.pid == 0
     assert anon.socket.process_executable == ""
     assert (out.type, out.socket.transport, out.socket.state) == (
@@ -219,8 +230,10 @@ def test_udp_bound_sockets_are_listeners(proc: FakeProc) -> None:
     proc.set("udp6")
     (closed,) = src.poll(ctx())
     assert (closed.action, closed.socket.transport, closed.socket.local_port) == (
-        "listen_closed", "udp", 546,
-    )  # fmt: skip
+        "listen_closed",
+        "udp",
+        546,
+    )
 
 
 def test_tracking_limit_is_counted(proc: FakeProc) -> None:
@@ -281,9 +294,7 @@ async def test_run_emits_through_the_sink(proc: FakeProc) -> None:
 
 
 def mine(events: list[events_pb2.Event], port: int) -> list[events_pb2.Event]:
-    return [
-        e for e in events if port in (e.socket.local_port, e.socket.remote_port)
-    ]  # fmt: skip
+    return [e for e in events if port in (e.socket.local_port, e.socket.remote_port)]
 
 
 def test_real_listener_connection_and_close() -> None:
@@ -295,8 +306,10 @@ def test_real_listener_connection_and_close() -> None:
         port = listener.getsockname()[1]
         (listen,) = mine(src.poll(ctx()), port)
         assert (listen.action, listen.socket.local_ip, listen.socket.local_port) == (
-            "listen", "127.0.0.1", port,
-        )  # fmt: skip
+            "listen",
+            "127.0.0.1",
+            port,
+        )
         assert listen.socket.pid == os.getpid()
         assert listen.socket.process_executable == own_exe
         with socket.create_connection(("127.0.0.1", port)) as client:
