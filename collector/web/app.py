@@ -24,9 +24,11 @@ from starlette.routing import Route
 from collector.detection.worker import SEVERITY_NAMES
 from collector.metrics import CollectorMetrics
 from collector.storage.worker import StoreWorker
+from collector.web.api import api_routes
 from collector.web.auth.login import login_routes
 from collector.web.auth.policy import WebAuth, public, requires, route_registry
 from collector.web.auth.sessions import Clock, LoginRateLimiter, SessionSigner, load_or_create_key
+from collector.web.console import console_routes
 
 PAGE = """<!doctype html>
 <html lang="vi"><head><meta charset="utf-8"><title>Canh Gác</title>
@@ -111,9 +113,14 @@ def build_app(
         Route("/healthz", healthz),
         Route("/metrics", metrics_page),
         *login_routes(),
+        *api_routes(),
+        *console_routes(),
     ]
     route_registry(routes)  # refuses a route that declared no access
     app = Starlette(routes=routes)
+    app.state.store = store
+    app.state.metrics = metrics
+    app.state.name = name
     signer = SessionSigner(load_or_create_key(state_dir))
     app.state.auth = WebAuth(store, signer, secure_cookies=not is_loopback(listen), clock=clock)
     app.state.login_limiter = LoginRateLimiter(clock)
