@@ -1,0 +1,1 @@
+"""Layer 4: forwarding alerts and incidents upstream through a transactional outbox."""
