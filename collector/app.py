@@ -18,8 +18,10 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 from canhgac.netaddr import parse_host_port
+from collector.agent_health import AgentHealthMetrics, AgentHealthWorker
 from collector.bus.local import LocalBus
 from collector.config import CollectorConfig
+from collector.detection.control import ReloadSummary, describe_rules
 from collector.detection.enrich import NS, AlertEnricher, IncidentGrouper, Suppressor
 from collector.detection.loader import load_detector
 from collector.detection.watch import RuleFileWatcher
@@ -28,6 +30,8 @@ from collector.dossiers.findings_worker import FindingsWorker
 from collector.dossiers.regime import Regime, RegimeRegistry, load_regimes
 from collector.dossiers.retention import RetentionWorker, check_retention
 from collector.enroll.wiring import EnrollmentWiring
+from collector.forward.registry import build_workers
+from collector.forward.upstream_service import UpstreamServicer, register_upstream
 from collector.ingest.committer import GroupCommitter
 from collector.ingest.server import build_server
 from collector.ingest.service import IngestService
@@ -36,6 +40,7 @@ from collector.pki import ServerCredentials, ensure_pki, load_credentials
 from collector.storage.registry import open_store
 from collector.storage.worker import StoreWorker
 from collector.web.app import build_app
+from collector.web.live import AlertHub
 
 log = logging.getLogger("canhgac.collector")
 
@@ -106,8 +111,26 @@ class CollectorApp:
         )
         self.metrics.rules_loaded.set(loaded.loaded)
         self.metrics.rule_errors.set(len(loaded.errors))
+        # Rules as loaded at start, for the console until the first reload reports its own.
+        self.rules_at_start = ReloadSummary(
+            loaded.loaded,
+            [str(e) for e in loaded.errors],
+            [],
+            [],
+            describe_rules(dc.rule_paths, loaded.errors),
+        )
+        self.hub = AlertHub(self.metrics)
         self.bus = LocalBus(cfg.ingest.bus_capacity)
         self.metrics.bus_capacity.set(cfg.ingest.bus_capacity)
+        # Upstream forwarding (layer 4): one worker per destination, fed by the outbox.
+        self.forward = build_workers(
+            cfg.forward,
+            cfg.name,
+            self.store,
+            self.metrics.forward,
+            state_dir=cfg.state_dir,
+            clock_ns=self.clock_ns,
+        )
         self.detection = DetectionWorker(
             self.bus,
             detector,
@@ -116,6 +139,9 @@ class CollectorApp:
             cfg.name,
             settings=DetectionSettings(dc.rule_paths, state_path, dc.state_save_interval_s),
             enrich=self._enricher(),
+            outbox=self.forward.names,
+            on_enqueued=self.forward.notify,
+            on_stored=self.hub.publish,
         )
         self.committer = GroupCommitter(self.store)
         self.committer.start()
@@ -139,10 +165,35 @@ class CollectorApp:
             streams=self.enrollment.streams,
             renew=self.enrollment.renew,
         )
+        # Child collectors forward their alerts here (parent tier, collector/forward).
+        register_upstream(
+            self.server,
+            UpstreamServicer(
+                self.store,
+                self.metrics,
+                outbox=self.forward.names,
+                on_enqueued=self.forward.notify,
+                mutual_tls=credentials is not None,
+            ),
+        )
         await self.server.start()
         await self.enrollment.start()
         self.enroll_port = self.enrollment.port
         self._tasks.append(asyncio.create_task(self.detection.run(), name="detection"))
+        self.forward.start()
+        self._health_stop = asyncio.Event()
+        self.agent_health = AgentHealthWorker(
+            self.store,
+            AgentHealthMetrics.create(self.metrics.registry),
+            down_after_s=cfg.health.agent_down_after_s,
+            clock_ns=self.clock_ns,
+        )
+        self._tasks.append(
+            asyncio.create_task(
+                self.agent_health.run(self._health_stop, cfg.health.interval_s),
+                name="agent-health",
+            )
+        )
         if self.regime is not None:
             self._retention_stop = asyncio.Event()
             retention = RetentionWorker(
@@ -221,6 +272,12 @@ class CollectorApp:
             lambda: self._ready,
             state_dir=self.config.state_dir,
             listen=self.config.http.listen,
+            hub=self.hub,
+            regime=self.regime,
+            findings=lambda: self.findings.latest if self.regime is not None else [],
+            rules_status=lambda: self.detection.last_reload or self.rules_at_start,
+            api_rate=self.config.http.api_rate,
+            api_burst=self.config.http.api_burst,
         )
         uv_config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
         self.http = uvicorn.Server(uv_config)
@@ -245,7 +302,9 @@ class CollectorApp:
         # Ingest has stopped: let detection finish what is stored, and save its windows.
         await self.detection.drain(timeout=grace * 2)
         if self.config.http.enabled:
+            self.hub.close()  # ends the live streams: uvicorn waits for open responses
             self.http.should_exit = True
+        self._health_stop.set()
         if self.regime is not None:
             self._retention_stop.set()
         for task in self._tasks:
@@ -254,6 +313,7 @@ class CollectorApp:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.forward.stop()
         self.detection.close()
         self.store.close()
 

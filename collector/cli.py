@@ -18,6 +18,7 @@ from canhgac.errors import CanhGacError, StorageError
 from canhgac.logs import setup_logging
 from canhgac.v1 import events_pb2
 from collector import config as cfgmod
+from collector.audit.cli import add_audit_commands
 from collector.detection.cli import add_rules_commands
 from collector.detection.worker import SEVERITY_NAMES
 from collector.dossiers.cli import add_systems_commands
@@ -25,6 +26,8 @@ from collector.dossiers.components_cli import add_components_commands
 from collector.dossiers.findings_cli import add_findings_commands
 from collector.dossiers.incident_cli import add_incident_commands
 from collector.enroll.cli import add_agent_revoke, add_token_commands
+from collector.evidence.cli import add_evidence_commands
+from collector.forward.cli import add_forward_commands
 from collector.storage.base import StoredAlert
 from collector.web.auth_cli import add_auth_commands
 
@@ -213,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_findings_commands(sub, with_config)
     add_components_commands(sub, with_config)
     add_auth_commands(sub, with_config)
+    add_forward_commands(sub, with_config)
+    add_audit_commands(sub, with_config)
+    add_evidence_commands(sub, with_config)
     return p
 
 

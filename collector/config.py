@@ -14,6 +14,11 @@ from pydantic import AfterValidator, Field, SecretStr, model_validator
 
 from canhgac.config import StrictModel, load_config
 from canhgac.netaddr import check_listen_address
+from collector.forward.minimise import MinimisePolicy
+from collector.forward.national import NationalJsonSettings
+from collector.forward.parent import ParentGrpcSettings
+from collector.forward.stix import StixTaxiiSettings
+from collector.forward.syslog_cef import SyslogCefSettings
 
 ListenAddress = Annotated[str, AfterValidator(check_listen_address)]
 
@@ -136,6 +141,16 @@ class RetentionConfig(StrictModel):
     check_interval_s: int = Field(3600, ge=60, le=7 * 86_400)
 
 
+class HealthConfig(StrictModel):
+    """Agent health metrics (canhgac_collector_agents{state}, spool depths, reported drops)."""
+
+    # An agent whose last contact is older than this counts as down. Agents send a heartbeat
+    # every few seconds and keep a stream open, so a few minutes is already a real outage.
+    agent_down_after_s: int = Field(300, ge=10, le=7 * 86_400)
+    # How often the agent registry is summarised into the metrics.
+    interval_s: int = Field(15, ge=1, le=3600)
+
+
 class FindingsConfig(StrictModel):
     """Compliance findings (`canhgac-collector findings`)."""
 
@@ -146,10 +161,76 @@ class FindingsConfig(StrictModel):
 
 
 class HttpConfig(StrictModel):
-    """The HTTP side (console, /metrics, /healthz). Loopback by default."""
+    """The HTTP side (console, REST API, /metrics, /healthz). Loopback by default."""
 
     enabled: bool = True
     listen: ListenAddress = "127.0.0.1:9441"
+    # The REST API's token bucket, per principal: requests per second, and the burst allowed.
+    api_rate: float = Field(20.0, gt=0, le=10_000)
+    api_burst: int = Field(100, ge=1, le=100_000)
+
+
+class ForwardDestinationCommon(StrictModel):
+    """What every upstream destination has, whatever its kind (collector/forward).
+
+    Each destination has its own outbox queue: a failed item waits backoff_base_s, doubling
+    per attempt up to backoff_cap_s (with jitter), and is quarantined after max_attempts
+    (`canhgac-collector forward retry` puts it back). `minimise` says what may leave.
+    """
+
+    name: str = Field(pattern=r"^[a-z0-9_-]{1,64}$")
+    enabled: bool = True
+    max_attempts: int = Field(20, ge=1, le=10_000)
+    batch_size: int = Field(50, ge=1, le=1000)
+    backoff_base_s: float = Field(1.0, gt=0, le=3600)
+    backoff_cap_s: float = Field(300.0, gt=0, le=86_400)
+    # The queue is also looked at this often (new items wake the worker at once).
+    poll_interval_s: float = Field(5.0, gt=0, le=3600)
+    minimise: MinimisePolicy = MinimisePolicy()
+
+
+class NationalJsonDestinationConfig(ForwardDestinationCommon, NationalJsonSettings):
+    """kind national_json: JSON over HTTPS with mutual TLS (collector/forward/national.py)."""
+
+
+class StixTaxiiDestinationConfig(ForwardDestinationCommon, StixTaxiiSettings):
+    """kind stix_taxii: STIX 2.1 bundles to a TAXII 2.1 collection (collector/forward/stix.py)."""
+
+
+class SyslogCefDestinationConfig(ForwardDestinationCommon, SyslogCefSettings):
+    """kind syslog_cef: RFC 5424 over TLS with CEF payloads (collector/forward/syslog_cef.py)."""
+
+
+class ParentGrpcDestinationConfig(ForwardDestinationCommon, ParentGrpcSettings):
+    """kind parent_grpc: a parent collector over gRPC (collector/forward/parent.py)."""
+
+
+# One member per destination kind, told apart by `kind`. A new kind is one line here: a class
+# inheriting ForwardDestinationCommon and the kind's settings model (with a `kind` Literal).
+DestinationConfig = Annotated[
+    NationalJsonDestinationConfig
+    | StixTaxiiDestinationConfig
+    | SyslogCefDestinationConfig
+    | ParentGrpcDestinationConfig,
+    Field(discriminator="kind"),
+]
+
+
+class ForwardConfig(StrictModel):
+    """Upstream destinations of alerts and incidents (layer 4); none by default."""
+
+    destinations: list[DestinationConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> ForwardConfig:
+        names = [d.name for d in self.destinations]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"destination names must be unique: {', '.join(repeated)}")
+        return self
+
+    def enabled(self) -> list[DestinationConfig]:
+        return [d for d in self.destinations if d.enabled]
 
 
 class LoggingConfig(StrictModel):
@@ -170,7 +251,9 @@ class CollectorConfig(StrictModel):
     dossiers: DossiersConfig = DossiersConfig()
     retention: RetentionConfig = RetentionConfig()
     findings: FindingsConfig = FindingsConfig()
+    health: HealthConfig = HealthConfig()
     http: HttpConfig = HttpConfig()
+    forward: ForwardConfig = ForwardConfig()
     logging: LoggingConfig = LoggingConfig()
 
     def sqlite_path(self) -> Path:

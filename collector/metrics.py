@@ -17,6 +17,61 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class ForwardMetrics:
+    """Upstream forwarding (collector/forward), labelled by destination name (from the
+    configuration, so bounded) and failure reason (a short fixed vocabulary)."""
+
+    backlog: Gauge
+    oldest_pending_seconds: Gauge
+    delivered: Counter
+    failures: Counter
+    quarantined: Gauge
+    last_success: Gauge
+
+    @classmethod
+    def create(cls, r: CollectorRegistry) -> ForwardMetrics:
+        return cls(
+            backlog=Gauge(
+                "canhgac_collector_forward_backlog",
+                "Items waiting to be delivered, by destination",
+                ["destination"],
+                registry=r,
+            ),
+            oldest_pending_seconds=Gauge(
+                "canhgac_collector_forward_oldest_pending_seconds",
+                "Age of the oldest item not yet delivered (0 when none), by destination",
+                ["destination"],
+                registry=r,
+            ),
+            delivered=Counter(
+                "canhgac_collector_forward_delivered",
+                "Items the destination accepted, by destination",
+                ["destination"],
+                registry=r,
+            ),
+            failures=Counter(
+                "canhgac_collector_forward_failures",
+                "Failed delivery attempts, by destination and reason (timeout, refused, tls, "
+                "http_4xx, http_5xx, invalid, missing, partial, error)",
+                ["destination", "reason"],
+                registry=r,
+            ),
+            quarantined=Gauge(
+                "canhgac_collector_forward_quarantined",
+                "Items given up on until an operator retries them, by destination",
+                ["destination"],
+                registry=r,
+            ),
+            last_success=Gauge(
+                "canhgac_collector_forward_last_success_timestamp_seconds",
+                "When the destination last accepted an item (Unix time; 0: never)",
+                ["destination"],
+                registry=r,
+            ),
+        )
+
+
+@dataclass(frozen=True)
 class CollectorMetrics:
     """All collector metrics, registered on an injected registry."""
 
@@ -44,7 +99,12 @@ class CollectorMetrics:
     correlation_groups: Gauge
     correlation_events_not_counted: Gauge
     alerts_suppressed: Counter
+    alerts_stored_suppressed: Counter
     findings: Gauge
+    http_refused: Counter
+    console_clients: Gauge
+    console_dropped: Counter
+    forward: ForwardMetrics
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> CollectorMetrics:
@@ -178,6 +238,32 @@ class CollectorMetrics:
                 ["rule_id"],
                 registry=r,
             ),
+            alerts_stored_suppressed=Counter(
+                "canhgac_collector_alerts_stored_suppressed",
+                "Alerts stored with status suppressed instead of open, by rule and reason "
+                "(operator_suppression: an operator suppressed the rule on that host)",
+                ["rule_id", "reason"],
+                registry=r,
+            ),
+            http_refused=Counter(
+                "canhgac_collector_http_refused",
+                "REST API requests refused, by reason (rate_limited, bad_request, not_found)",
+                ["reason"],
+                registry=r,
+            ),
+            console_clients=Gauge(
+                "canhgac_collector_console_live_clients",
+                "Console pages connected to the live alert stream (server-sent events)",
+                registry=r,
+            ),
+            console_dropped=Counter(
+                "canhgac_collector_console_live_dropped",
+                "Live alerts not pushed to a console page, by reason: queue_full (the page "
+                "was slow and is told to reload), closed (the page had gone)",
+                ["reason"],
+                registry=r,
+            ),
+            forward=ForwardMetrics.create(r),
         )
 
     def observe_engine(self, stats: EngineStats) -> None:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The embedded default on this machine: a collector on SQLite and a local agent, with the
 # generated configuration and all state in ./demo-state. Ctrl-C stops both.
-# Ports: CANHGAC_GRPC_PORT (9440), CANHGAC_ENROLL_PORT (9442), CANHGAC_HTTP_PORT (9441).
+# Ports: CANHGAC_GRPC_PORT (9440), CANHGAC_ENROLL_PORT (9442), CANHGAC_HTTP_PORT (9441),
+# CANHGAC_RECEIVER_PORT (9443, the demo national centre).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh collector
@@ -13,6 +14,12 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
+# The demo receiver stands in for the national centre (layer 4), over mutual TLS.
+$bin/canhgac-collector receiver run --listen "127.0.0.1:${CANHGAC_RECEIVER_PORT:-9443}" \
+  --tls-cert "$state/receiver/pki/receiver.pem" --tls-key "$state/receiver/pki/receiver.key" \
+  --client-ca "$state/receiver/pki/ca.pem" --data-dir "$state/receiver/data" \
+  2>>"$state/receiver.log" &
+pids+=($!)
 $bin/canhgac-collector run --config "$state/collector.yaml" 2>>"$state/collector.log" &
 pids+=($!)
 for _ in $(seq 1 100); do
@@ -50,7 +57,9 @@ cat <<MSG
                $bin/canhgac-collector alerts tail --config $state/collector.yaml
   Agents       $bin/canhgac-collector agents list --config $state/collector.yaml
                $bin/canhgac-collector tokens list --config $state/collector.yaml
-  Logs         $state/collector.log  $state/agent.log
+  Upstream     $bin/canhgac-collector forward status --config $state/collector.yaml
+               received by the demo national centre: $state/receiver/data/national.jsonl
+  Logs         $state/collector.log  $state/agent.log  $state/receiver.log
 
   The agent watches $state/auth.log (and /var/log/auth.log or /var/log/secure
   when it can read them). Try five failed SSH logins:

@@ -16,6 +16,8 @@ command -v journalctl >/dev/null || need+=(systemd)
 # The metrics tests run a real Prometheus server (their own, on a free port) and promtool.
 # Debian's package also enables its own prometheus service; the tests do not use it.
 command -v prometheus >/dev/null && command -v promtool >/dev/null || need+=(prometheus)
+# The console's browser test drives a real headless Chromium through Playwright.
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing Debian packages: ${need[*]} (run as root, or install them)" >&2

@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from collector.detection.base import RuleLoadError
 from collector.detection.engine import DetectionEngine
+from collector.detection.ruleset import read_rule_files, rule_id
 
 
 @dataclass(frozen=True)
@@ -42,11 +44,42 @@ class EngineStats:
 
 
 @dataclass(frozen=True)
+class RuleInfo:
+    """One rule that loaded, for the console's rules page."""
+
+    rule_id: str
+    title: str
+    level: str
+    path: str
+
+
+@dataclass(frozen=True)
 class ReloadSummary:
     loaded: int
     errors: list[str]
     state_kept: list[str]  # correlation rules whose windows carried over
     state_dropped: list[str]  # correlation rules whose definition changed
+    rules: list[RuleInfo] = field(default_factory=list)  # those that loaded, by file
+
+
+def describe_rules(
+    rule_paths: Sequence[Path | str], errors: Sequence[RuleLoadError]
+) -> list[RuleInfo]:
+    """The rules under `rule_paths` that parse, minus those `errors` name, sorted by file."""
+    failed = {(e.path, e.rule_id) for e in errors}
+    return sorted(
+        (
+            RuleInfo(
+                rule_id(rule),
+                str(rule.title),
+                rule.level.name.lower() if rule.level is not None else "",
+                str(path),
+            )
+            for path, rule in read_rule_files(rule_paths).rules
+            if (str(path), rule_id(rule)) not in failed
+        ),
+        key=lambda r: (r.path, r.rule_id),
+    )
 
 
 def build_engine(
@@ -62,13 +95,15 @@ def reload(
     rule_paths: Sequence[Path | str],
     clock_ns: Callable[[], int] = time.time_ns,
 ) -> tuple[DetectionEngine, ReloadSummary]:
-    new, errors = build_engine(rule_paths, clock_ns)
+    new = DetectionEngine(clock_ns=clock_ns)
+    result = new.load(list(rule_paths))
     imported = new.import_state(engine.export_state())
     summary = ReloadSummary(
         loaded=stats(new).rules,
-        errors=errors,
+        errors=[str(e) for e in result.errors],
         state_kept=imported.restored,
         state_dropped=imported.dropped,
+        rules=describe_rules(rule_paths, result.errors),
     )
     return new, summary
 

@@ -24,6 +24,7 @@ from collector.bus.base import Bus, StoredBatch
 from collector.detection.control import EngineStats, ReloadSummary
 from collector.detection.isolation import BatchDetector
 from collector.metrics import CollectorMetrics
+from collector.storage.base import Store, StoredAlert
 from collector.storage.worker import StoreWorker
 
 log = logging.getLogger("canhgac.collector.detection")
@@ -69,6 +70,9 @@ class DetectionSettings:
 class DetectionWorker:
     """Runs the detector off the event loop, in bus order; see the module docstring."""
 
+    # The last reload's account (rules, errors); None until the first reload.
+    _last_reload: ReloadSummary | None = None
+
     def __init__(
         self,
         bus: Bus,
@@ -79,6 +83,9 @@ class DetectionWorker:
         in_flight: int = 4,
         settings: DetectionSettings | None = None,
         enrich: Enricher = _as_is,
+        outbox: Sequence[str] = (),
+        on_enqueued: Callable[[], None] | None = None,
+        on_stored: Callable[[list[StoredAlert]], None] | None = None,
     ) -> None:
         self._bus = bus
         self._detector = detector
@@ -88,6 +95,12 @@ class DetectionWorker:
         self._in_flight = in_flight
         self._settings = settings or DetectionSettings()
         self._enrich = enrich
+        # Upstream destinations each new alert (and incident) is queued for, in its own
+        # transaction (collector/forward); on_enqueued wakes their workers.
+        self._outbox = tuple(outbox)
+        self._on_enqueued = on_enqueued
+        # Called on the event loop with each round of newly stored alerts (final status).
+        self._on_stored = on_stored
         self._pending: set[str] = set()  # control operations asked for, not yet queued
         self._wake = asyncio.Event()
         self._busy = 0  # submitted and not yet collected
@@ -177,7 +190,13 @@ class DetectionWorker:
         elif isinstance(result, EngineStats):
             self._metrics.observe_engine(result)
 
+    @property
+    def last_reload(self) -> ReloadSummary | None:
+        """What the last rule reload loaded and what failed (the console's rules page)."""
+        return self._last_reload
+
     def _reloaded(self, summary: ReloadSummary) -> None:
+        self._last_reload = summary
         outcome = "with_errors" if summary.errors else "ok"
         self._metrics.rule_reloads.labels(outcome=outcome).inc()
         self._metrics.rules_loaded.set(summary.loaded)
@@ -216,11 +235,18 @@ class DetectionWorker:
         alerts = await self._enrich(alerts)
         if not alerts:
             return
-        inserted = await self._store.run(self._store.store.insert_alerts, alerts)
+        inserted = await self._store.run(
+            self._store.store.insert_alerts, alerts, outbox=self._outbox
+        )
         for alert, new in zip(alerts, inserted, strict=True):
             if new and alert.incident_id:
                 # The first alert of an incident id opens the incident record; the rest join it.
-                await self._store.run(self._store.store.open_or_attach, alert, at_ns=time.time_ns())
+                await self._store.run(
+                    self._store.store.open_or_attach,
+                    alert,
+                    at_ns=time.time_ns(),
+                    outbox=self._outbox,
+                )
             if new:
                 self._metrics.alerts.labels(
                     rule_id=alert.rule_id,
@@ -231,6 +257,32 @@ class DetectionWorker:
                     alert.rule_title,
                     extra={"fields": {"alert_id": alert.id, "host": alert.host}},
                 )
+        if self._on_enqueued is not None and self._outbox and any(inserted):
+            self._on_enqueued()
+        new_ids = [alert.id for alert, new in zip(alerts, inserted, strict=True) if new]
+        if new_ids:
+            await self._after_insert(new_ids)
+
+    async def _after_insert(self, new_ids: list[str]) -> None:
+        """Apply operators' suppressions to the new alerts, then hand them on (live view)."""
+        muted, stored = await self._store.run(
+            _suppress_and_read,
+            self._store.store,
+            new_ids,
+            time.time_ns(),
+            self._on_stored is not None,
+        )
+        for alert in stored:
+            if alert.alert.id in muted:
+                self._metrics.alerts_stored_suppressed.labels(
+                    rule_id=alert.alert.rule_id, reason="operator_suppression"
+                ).inc()
+        if self._on_stored is not None and stored:
+            try:
+                self._on_stored(stored)
+            except Exception:  # a failing listener must not stop detection
+                self._metrics.errors.labels(stage="detection", error_type="on_stored").inc()
+                log.exception("live alert listener failed")
 
     async def drain(self, timeout: float) -> bool:
         """Wait (at most `timeout` s) until every batch on the bus has been evaluated, then
@@ -256,3 +308,14 @@ class DetectionWorker:
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._detector.close()
+
+
+def _suppress_and_read(
+    store: Store, alert_ids: list[str], now_ns: int, read: bool
+) -> tuple[set[str], list[StoredAlert]]:
+    """On the store thread: apply suppressions, then re-read the alerts (in the given order)
+    when a listener wants them, else only the suppressed ones (for their rule ids)."""
+    muted = set(store.apply_suppressions(alert_ids, now_ns))
+    wanted = alert_ids if read else [i for i in alert_ids if i in muted]
+    found = (store.get_alert(alert_id) for alert_id in wanted)
+    return muted, [alert for alert in found if alert is not None]

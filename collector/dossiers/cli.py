@@ -24,6 +24,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from canhgac.config import StrictModel, format_validation_error, load_yaml, parse_model
 from canhgac.errors import ConfigError
+from collector.audit.cli import record_cli
 from collector.dossiers.model import (
     REVIEW_KINDS,
     STATUS_LABELS,
@@ -151,6 +152,7 @@ def cmd_create(ns: argparse.Namespace) -> int:
         if store.get_system(system.id) is not None:
             raise RegistryError("exists already: use `systems edit`", location=system.id)
         store.upsert_system(system)
+        record_cli(store, "system.create", system.id, {"file": str(ns.file)})
     finally:
         store.close()
     print(f"system {system.id} created")
@@ -165,6 +167,7 @@ def cmd_edit(ns: argparse.Namespace) -> int:
     try:
         _known(store, ns.system_id)
         store.upsert_system(system)
+        record_cli(store, "system.edit", system.id, {"file": str(ns.file)})
     finally:
         store.close()
     print(f"system {system.id} updated")
@@ -206,6 +209,8 @@ def cmd_import(ns: argparse.Namespace, clock: Clock = time.time_ns) -> int:
                 # approval without a Quy chế.
                 note = f"imported {ns.file}"
                 store.set_dossier(r.system.id, r.dossier, actor=ns.actor, at_ns=clock(), note=note)
+        systems = sorted(imported)
+        record_cli(store, "system.import", "", {"file": str(ns.file), "systems": systems})
     finally:
         store.close()
     print(f"{len(registry.systems)} system(s) imported from {ns.file}")
@@ -217,6 +222,7 @@ def cmd_delete(ns: argparse.Namespace) -> int:
     try:
         if not store.delete_system(ns.system_id):
             raise RegistryError("no such system", location=ns.system_id)
+        record_cli(store, "system.delete", ns.system_id)
     finally:
         store.close()
     print(f"system {ns.system_id} deleted (its dossier history is kept)")
@@ -237,6 +243,7 @@ def cmd_assets(ns: argparse.Namespace) -> int:
             given = {k: [*getattr(current, k), *v] for k, v in given.items()}
         assets = _validated(Assets, given, "--agent/--hostname/--cidr")
         store.set_assets(ns.system_id, assets)
+        record_cli(store, "system.assets", ns.system_id, {"assets": len(assets.items())})
     finally:
         store.close()
     print(f"system {ns.system_id}: {len(assets.items())} asset(s)")
@@ -285,6 +292,9 @@ def cmd_dossier(ns: argparse.Namespace, clock: Clock = time.time_ns) -> int:
                 note=ns.note or "",
                 expect_status=before.status,
             )
+            action = "system.approve" if after.status == "approved" else "system.dossier"
+            detail = {"status_before": before.status, "status_after": after.status}
+            record_cli(store, action, ns.system_id, detail | {"dossier_actor": ns.actor})
     finally:
         store.close()
     print(f"system {ns.system_id}: dossier {after.status} ({STATUS_LABELS[after.status]})")
@@ -318,6 +328,8 @@ def cmd_review(ns: argparse.Namespace, clock: Clock = time.time_ns) -> int:
             note="review recorded",
             expect_status=before.status,
         )
+        detail = {"kind": record.kind, "date": record.date.isoformat(), "dossier_actor": ns.actor}
+        record_cli(store, "system.review", ns.system_id, detail)
     finally:
         store.close()
     print(

@@ -23,6 +23,7 @@ import yaml
 
 from canhgac.config import parse_model
 from canhgac.errors import ConfigError
+from collector.audit.cli import record_cli
 from collector.dossiers.clock import VN_TZ
 from collector.dossiers.incidents import Incident, IncidentError, ReportLogEntry
 from collector.dossiers.model import Dossier, dump
@@ -140,6 +141,7 @@ def cmd_update(ns: argparse.Namespace) -> int:
         if problems := incident.check_regime(regime):
             raise ConfigError("; ".join(problems), location=ns.file)
         store.update_incident(incident)
+        record_cli(store, "incident.update", incident.id, {"file": str(ns.file)})
     finally:
         store.close()
     print(f"incident {incident.id} updated")
@@ -171,6 +173,8 @@ def cmd_report(ns: argparse.Namespace, clock: Clock = time.time_ns) -> int:
             clock(), ns.actor, ns.kind, ns.format, ns.lang, digest, len(report.problems)
         )
         store.log_report(incident.id, entry)
+        detail = {"kind": ns.kind, "format": ns.format, "sha256": digest, "report_actor": ns.actor}
+        record_cli(store, "incident.report", incident.id, detail, clock=clock)
     finally:
         store.close()
     return 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Annotated, Literal, Protocol, Self
@@ -290,9 +291,13 @@ class IncidentStore(Protocol):
         """Incidents by detection time (then id), optionally of one system, in [from, before)."""
         ...
 
-    def open_or_attach(self, alert: alert_pb2.Alert, *, at_ns: int) -> tuple[Incident, bool]:
+    def open_or_attach(
+        self, alert: alert_pb2.Alert, *, at_ns: int, outbox: Sequence[str] = ()
+    ) -> tuple[Incident, bool]:
         """The incident of `alert.incident_id`, opened from this alert when it is the first
-        (True), else with the alert attached (False). ValueError for an alert without one."""
+        (True), else with the alert attached (False). ValueError for an alert without one.
+        A newly opened incident is queued for each destination in `outbox` (kind "incident")
+        in the same transaction."""
         ...
 
     def log_report(self, incident_id: str, entry: ReportLogEntry) -> None:
@@ -346,7 +351,12 @@ class IncidentStoreMixin:
             found = [_read(sql, i) for i in ids]
         return [i for i in found if i is not None]
 
-    def open_or_attach(self, alert: alert_pb2.Alert, *, at_ns: int) -> tuple[Incident, bool]:
+    def open_or_attach(
+        self, alert: alert_pb2.Alert, *, at_ns: int, outbox: Sequence[str] = ()
+    ) -> tuple[Incident, bool]:
+        # Imported here: collector.forward.model imports this module (for Incident).
+        from collector.forward.store import enqueue_in
+
         if not alert.incident_id:
             raise ValueError(f"alert {alert.id} has no incident id")
         opened = incident_from_alert(alert)
@@ -354,6 +364,8 @@ class IncidentStoreMixin:
             created = _create(sql, opened, at_ns)
             if not created:
                 sql(_ATTACH, (alert.id, alert.incident_id, at_ns))
+            elif outbox:
+                enqueue_in(sql, outbox, "incident", [alert.incident_id], at_ns)
             incident = _read(sql, alert.incident_id)
         assert incident is not None  # created or found in this transaction
         return incident, created

@@ -16,6 +16,7 @@ from typing import Any
 
 from canhgac.errors import ConfigError
 from collector import config as cfgmod
+from collector.audit.cli import record_cli
 from collector.enroll.naming import MAX_ENROLLED_ID, enrollable
 from collector.enroll.tokens import SYSTEM_ID_RE, new_token, parse_duration
 from collector.storage.base import Store
@@ -68,6 +69,13 @@ def cmd_tokens_create(ns: argparse.Namespace, clock: Clock = time.time_ns) -> in
     store = open_store(ns)
     try:
         store.create_token(record)
+        # The id, binding and expiry: never the token or its hash.
+        detail = {
+            "system_id": record.system_id,
+            "agent_id": record.agent_id,
+            "expires_ns": record.expires_ns,
+        }
+        record_cli(store, "enrollment_token.create", record.token_id, detail, clock=clock)
     finally:
         store.close()
     # The token alone on stdout (for `TOKEN=$(...)`); what it is for on stderr.
@@ -112,6 +120,7 @@ def cmd_tokens_revoke(ns: argparse.Namespace, clock: Clock = time.time_ns) -> in
             why = "unknown" if known is None else f"already {known.state(clock())}"
             print(f"error: token {ns.token_id} not revoked: {why}", file=sys.stderr)
             return 2
+        record_cli(store, "enrollment_token.revoke", ns.token_id, clock=clock)
     finally:
         store.close()
     print(f"token {ns.token_id} revoked")
@@ -122,6 +131,9 @@ def cmd_agents_revoke(ns: argparse.Namespace, clock: Clock = time.time_ns) -> in
     store = open_store(ns)
     try:
         count = store.revoke_agent(ns.agent_id, clock())
+        if count is not None:
+            detail = {"certificates": count}
+            record_cli(store, "agent.revoke", ns.agent_id, detail, clock=clock)
     finally:
         store.close()
     if count is None:

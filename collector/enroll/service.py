@@ -21,6 +21,7 @@ from google.protobuf.message import DecodeError, Message
 
 from canhgac.errors import EnrollmentError, StorageError
 from canhgac.v1 import agent_pb2
+from collector.audit.model import AuditEntry
 from collector.enroll.csr import csr_public_key
 from collector.enroll.identity import NotAnAgentCertificateError, peer_identity
 from collector.enroll.issuer import CertificateIssuer
@@ -94,6 +95,17 @@ class EnrollmentService:
 
     async def enroll(self, raw: bytes, context: Any) -> bytes:
         return await self._answer("enroll", self._enroll, raw, context)
+
+    async def _audit(self, agent_id: str, action: str, detail: dict[str, object], at: int) -> None:
+        """Record an enrollment or renewal in the audit log (ids and serials only, never the
+        token). The certificate is already recorded: a failure here is logged and counted,
+        and the agent still gets its answer."""
+        entry = AuditEntry(f"agent:{agent_id}", action, agent_id, detail)
+        try:
+            await self._store.run(self._store.store.append_audit, entry, at_ns=at)
+        except StorageError as exc:
+            self._metrics.errors.labels(stage="enrollment", error_type="audit").inc()
+            log.error("%s of %s not recorded in the audit log: %s", action, agent_id, exc)
 
     async def renew(self, raw: bytes, context: Any) -> bytes:
         return await self._answer("renew", self._renew, raw, context)
@@ -171,6 +183,13 @@ class EnrollmentService:
                 continue  # another enrollment took the name since we looked: try the next
             if outcome != "enrolled":
                 raise _token_refusal(outcome)
+            detail = {
+                "system_id": token.system_id,
+                "serial": issued.record.serial,
+                "not_after_ns": issued.record.not_after_ns,
+                "enrolled_with": token.token_id,
+            }
+            await self._audit(agent_id, "agent.enroll", detail, now_ns)
             log.info(
                 "agent enrolled",
                 extra={
@@ -225,6 +244,12 @@ class EnrollmentService:
             store.renew_certificate, identity.agent_id, identity.serial, issued.record
         ):
             raise revoked  # revoked between the two reads
+        detail = {
+            "serial": issued.record.serial,
+            "previous_serial": identity.serial,
+            "not_after_ns": issued.record.not_after_ns,
+        }
+        await self._audit(identity.agent_id, "agent.renew", detail, now_ns)
         agent = await self._store.run(store.get_agent, identity.agent_id)
         log.info(
             "agent certificate renewed",

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol, get_args
 
 from canhgac.v1 import alert_pb2
+from collector.audit.model import AuditEntry
 from collector.dossiers.incidents import Incident
 
 ItemKind = Literal["alert", "incident"]
@@ -113,9 +114,15 @@ class OutboxStore(Protocol):
     ) -> list[OutboxItem]: ...
 
     def retry_quarantined(
-        self, destination: str, kind: ItemKind, item_id: str, now_ns: int
+        self,
+        destination: str,
+        kind: ItemKind,
+        item_id: str,
+        now_ns: int,
+        audit: AuditEntry | None = None,
     ) -> bool:
-        """Put a quarantined item back to pending with attempts reset; False when unknown."""
+        """Put a quarantined item back to pending with attempts reset; False when unknown.
+        `audit` is appended to the audit chain in the same transaction when the retry happens."""
         ...
 
     def outbox_health(self, destination: str) -> DestinationHealth: ...

@@ -14,9 +14,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from canhgac.v1 import alert_pb2, events_pb2
+from collector.audit.model import AuditStore
 from collector.dossiers.incidents import IncidentStore
 from collector.dossiers.store import DossierStore
+from collector.evidence.store import EvidenceReads
+from collector.forward.model import OutboxStore
 from collector.storage.enrollment import EnrollmentStore
+from collector.triage.model import TriageStore
 from collector.web.auth.store import AuthStore
 
 
@@ -47,6 +51,9 @@ class StoredAlert:
     row_id: int
     status: str
     alert: alert_pb2.Alert
+    # Triage (collector/triage): who handles it, and when its triage state last changed.
+    assignee: str = ""
+    updated_ns: int = 0
 
 
 @dataclass(frozen=True)
@@ -72,11 +79,22 @@ class AgentRecord:
     revoked_ns: int = 0
 
 
-class Store(EnrollmentStore, DossierStore, IncidentStore, AuthStore, Protocol):
+class Store(
+    EnrollmentStore,
+    DossierStore,
+    IncidentStore,
+    AuthStore,
+    OutboxStore,
+    EvidenceReads,
+    AuditStore,
+    TriageStore,
+    Protocol,
+):
     """Durable state of the collector: events, alerts, agents (and, through EnrollmentStore,
     enrollment tokens and agents' certificates; through DossierStore, information systems,
     their dossiers and assets; through IncidentStore, incidents and their report log; through
-    AuthStore, console users and API tokens)."""
+    AuthStore, console users and API tokens; through AuditStore, the audit hash chain; through
+    TriageStore, alert triage and the console's alert queries)."""
 
     def migrate(self) -> int:
         """Apply pending schema migrations; return the schema version now in force.
@@ -174,8 +192,13 @@ class Store(EnrollmentStore, DossierStore, IncidentStore, AuthStore, Protocol):
         """Store an alert with status "open"; False (and nothing written) if its id exists."""
         ...
 
-    def insert_alerts(self, alerts: Sequence[alert_pb2.Alert]) -> list[bool]:
-        """Store several alerts in one transaction; per alert, False if its id existed."""
+    def insert_alerts(
+        self, alerts: Sequence[alert_pb2.Alert], outbox: Sequence[str] = ()
+    ) -> list[bool]:
+        """Store several alerts in one transaction; per alert, False if its id existed.
+
+        Each NEW alert is queued in the outbox for every destination named in `outbox`, in
+        the same transaction (collector/forward): stored implies queued."""
         ...
 
     def alerts(self, *, after_row: int = 0, limit: int = 100) -> list[StoredAlert]:

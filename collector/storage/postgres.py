@@ -14,8 +14,11 @@ from psycopg.rows import TupleRow
 
 from canhgac.errors import MigrationError, StorageError
 from canhgac.v1 import alert_pb2, events_pb2
+from collector.audit.store import AuditStoreMixin
 from collector.dossiers.incidents import IncidentStoreMixin
 from collector.dossiers.store import DossierStoreMixin
+from collector.evidence.store import EvidenceReadsMixin
+from collector.forward.store import OutboxStoreMixin, enqueue_in
 from collector.storage.base import AgentRecord, BatchToStore, StoredEvent
 from collector.storage.enrollment_sql import EnrollmentStoreMixin, Sql
 from collector.storage.migrations import (
@@ -35,6 +38,7 @@ from collector.storage.rows import (
     event_rows,
     stored_event,
 )
+from collector.triage.store import TriageStoreMixin
 from collector.web.auth.store import AuthStoreMixin
 
 Connection = psycopg.Connection[TupleRow]
@@ -105,7 +109,15 @@ def redact_dsn(dsn: str) -> str:
 
 
 class PostgresStore(
-    SharedReadsMixin, EnrollmentStoreMixin, DossierStoreMixin, IncidentStoreMixin, AuthStoreMixin
+    SharedReadsMixin,
+    EnrollmentStoreMixin,
+    DossierStoreMixin,
+    IncidentStoreMixin,
+    AuthStoreMixin,
+    OutboxStoreMixin,
+    EvidenceReadsMixin,
+    AuditStoreMixin,
+    TriageStoreMixin,
 ):
     """Store in a PostgreSQL database (the scale-out deployment).
 
@@ -290,11 +302,18 @@ class PostgresStore(
                     raise
                 return conn.execute(_INSERT_ALERT, cleaned).rowcount == 1
 
-    def insert_alerts(self, alerts: Sequence[alert_pb2.Alert]) -> list[bool]:
+    def insert_alerts(
+        self, alerts: Sequence[alert_pb2.Alert], outbox: Sequence[str] = ()
+    ) -> list[bool]:
         # Text columns cannot hold NUL: strip it from the query copies up front.
         rows = [_without_nul(alert_row(a)) for a in alerts]
         with self._session("insert_alerts") as conn, conn.transaction():
-            return [conn.execute(_INSERT_ALERT, row).rowcount == 1 for row in rows]
+            new = [conn.execute(_INSERT_ALERT, row).rowcount == 1 for row in rows]
+            if outbox:
+                # The stored id (NUL stripped) is the one a destination will look up.
+                ids = [str(r[0]) for r, n in zip(rows, new, strict=True) if n]
+                enqueue_in(Sql(conn.execute, "postgres"), outbox, "alert", ids, self._clock())
+            return new
 
     def close(self) -> None:
         """Close the connection; further calls raise StorageError. Closing twice is allowed."""

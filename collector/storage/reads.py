@@ -14,7 +14,8 @@ from collector.storage.enrollment_sql import Sql
 from collector.storage.rows import agent_record, check_limit, stored_alert, stored_event
 
 _EVENT_COLUMNS = "SELECT row_id, seq, received_ns, data FROM events"
-_ALERT_COLUMNS = "SELECT row_id, status, data FROM alerts"
+ALERT_COLUMNS = "SELECT row_id, status, data, assignee, updated_ns FROM alerts"
+_ALERT_COLUMNS = ALERT_COLUMNS
 _AGENT_COLUMNS = (
     "SELECT agent_id, hostname, version, first_seen_ns, last_seen_ns, last_seq, peer, status, "
     "enrollment_status, system_id, cert_serial, cert_not_after_ns, enrolled_ns, revoked_ns "

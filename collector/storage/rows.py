@@ -82,13 +82,16 @@ def alert_row(alert: alert_pb2.Alert) -> AlertRow:
 
 
 def stored_alert(row: Sequence[Any]) -> StoredAlert:
-    """Build a StoredAlert from a row (row_id, status, data)."""
-    row_id, status, data = row
+    """Build a StoredAlert from a row (row_id, status, data[, assignee, updated_ns])."""
+    row_id, status, data = row[:3]
     try:
         alert = alert_pb2.Alert.FromString(bytes(data))
     except DecodeError as exc:
         raise StorageError(f"cannot decode alert: {exc}", location=f"alerts row {row_id}") from exc
-    return StoredAlert(row_id=row_id, status=status, alert=alert)
+    assignee, updated_ns = (row[3], int(row[4])) if len(row) >= 5 else ("", 0)
+    return StoredAlert(
+        row_id=row_id, status=status, alert=alert, assignee=assignee, updated_ns=updated_ns
+    )
 
 
 def agent_row(agent: AgentRecord) -> AgentRow:

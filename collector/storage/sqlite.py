@@ -13,8 +13,11 @@ from pathlib import Path
 
 from canhgac.errors import MigrationError, StorageError
 from canhgac.v1 import alert_pb2, events_pb2
+from collector.audit.store import AuditStoreMixin
 from collector.dossiers.incidents import IncidentStoreMixin
 from collector.dossiers.store import DossierStoreMixin
+from collector.evidence.store import EvidenceReadsMixin
+from collector.forward.store import OutboxStoreMixin, enqueue_in
 from collector.storage.base import AgentRecord, BatchToStore, StoredEvent
 from collector.storage.enrollment_sql import EnrollmentStoreMixin, Sql
 from collector.storage.migrations import (
@@ -34,6 +37,7 @@ from collector.storage.rows import (
     event_rows,
     stored_event,
 )
+from collector.triage.store import TriageStoreMixin
 from collector.web.auth.store import AuthStoreMixin
 
 _INSERT_BATCH = (
@@ -74,7 +78,15 @@ _IDS_PER_QUERY = 500
 
 
 class SqliteStore(
-    SharedReadsMixin, EnrollmentStoreMixin, DossierStoreMixin, IncidentStoreMixin, AuthStoreMixin
+    SharedReadsMixin,
+    EnrollmentStoreMixin,
+    DossierStoreMixin,
+    IncidentStoreMixin,
+    AuthStoreMixin,
+    OutboxStoreMixin,
+    EvidenceReadsMixin,
+    AuditStoreMixin,
+    TriageStoreMixin,
 ):
     """Store in one SQLite file (the embedded deployment).
 
@@ -225,10 +237,16 @@ class SqliteStore(
         with self._session("insert_alert") as conn:
             return conn.execute(_INSERT_ALERT, row).rowcount == 1
 
-    def insert_alerts(self, alerts: Sequence[alert_pb2.Alert]) -> list[bool]:
+    def insert_alerts(
+        self, alerts: Sequence[alert_pb2.Alert], outbox: Sequence[str] = ()
+    ) -> list[bool]:
         rows = [alert_row(a) for a in alerts]
         with self._session("insert_alerts") as conn, _transaction(conn):
-            return [conn.execute(_INSERT_ALERT, row).rowcount == 1 for row in rows]
+            new = [conn.execute(_INSERT_ALERT, row).rowcount == 1 for row in rows]
+            if outbox:
+                ids = [a.id for a, n in zip(alerts, new, strict=True) if n]
+                enqueue_in(Sql(conn.execute, "sqlite"), outbox, "alert", ids, self._clock())
+            return new
 
     def close(self) -> None:
         """Close the connection; further calls raise StorageError. Closing twice is allowed."""

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, get_args
+from typing import TYPE_CHECKING, Literal, Protocol, get_args
 
-from collector.storage.base import StoredAlert
+from canhgac.errors import CanhGacError
+
+if TYPE_CHECKING:
+    # Only for annotations: collector.storage.base imports this module for its Store protocol.
+    from collector.storage.base import StoredAlert
 
 TriageAction = Literal[
     "acknowledge", "assign", "comment", "resolve", "false_positive", "suppress", "reopen"
@@ -25,6 +29,16 @@ STATUS_AFTER: dict[TriageAction, AlertStatus | None] = {
     "suppress": "suppressed",
     "reopen": "open",
 }
+
+# Limits `triage_alert` enforces before anything is written.
+MAX_COMMENT_CHARS = 4000
+MAX_SUPPRESSION_NS = 30 * 24 * 3600 * 10**9
+MAX_ALERT_QUERY_LIMIT = 1000
+
+
+class TriageError(CanhGacError):
+    """A refused triage action (unknown action, missing assignee, bad suppression period, a
+    comment too long); nothing was written. `location` names the alert."""
 
 
 @dataclass(frozen=True)

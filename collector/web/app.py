@@ -1,15 +1,13 @@
-"""The collector's HTTP side: a first console page, /healthz and /metrics.
+"""The collector's HTTP side: the layer-1 console, the REST API, /healthz and /metrics.
 
-This is the seed of the layer-1 console and the layer-2 metrics endpoint. Every route declares
-its roles (collector/web/auth/policy.py): / is for operator and admin (a browser without a
-session is sent to /login), /metrics for soc and admin (bearer, or basic with an API token as
-password), /healthz is public. It still listens on loopback only by default (http.listen).
+Every route declares its roles (collector/web/auth/policy.py): the console
+(collector/web/console) is for operator and admin (a browser without a session is sent to
+/login), /metrics for soc and admin (bearer, or basic with an API token as password), /healthz
+is public. It listens on loopback only by default (http.listen).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import html
 import ipaddress
 import time
 from collections.abc import Callable
@@ -18,38 +16,22 @@ from pathlib import Path
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from collector.detection.worker import SEVERITY_NAMES
+from collector.detection.control import ReloadSummary
+from collector.dossiers.findings import Finding
+from collector.dossiers.regime import Regime
 from collector.metrics import CollectorMetrics
 from collector.storage.worker import StoreWorker
 from collector.web.api import api_routes
+from collector.web.api.ratelimit import install_api_limiter
 from collector.web.auth.login import login_routes
 from collector.web.auth.policy import WebAuth, public, requires, route_registry
 from collector.web.auth.sessions import Clock, LoginRateLimiter, SessionSigner, load_or_create_key
 from collector.web.console import console_routes
-
-PAGE = """<!doctype html>
-<html lang="vi"><head><meta charset="utf-8"><title>Canh Gác</title>
-<meta http-equiv="refresh" content="5">
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}</style></head>
-<body><h1>Canh Gác — {name}</h1>
-<h2>Cảnh báo / Alerts</h2>
-<table><tr><th>Thời gian / Time</th><th>Mức / Severity</th><th>Quy tắc / Rule</th>
-<th>Máy / Host</th><th>Tóm tắt / Summary</th><th>Trạng thái / Status</th></tr>{alerts}</table>
-<h2>Tác tử / Agents</h2>
-<table><tr><th>Agent</th><th>Host</th><th>Version</th><th>Last seen</th><th>Last seq</th></tr>
-{agents}</table></body></html>"""
-
-
-def _time(ns: int) -> str:
-    return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _row(*cells: object) -> str:
-    return "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>"
+from collector.web.console.render import ConsoleContext
+from collector.web.live import AlertHub
 
 
 def is_loopback(listen: str) -> bool:
@@ -71,33 +53,17 @@ def build_app(
     state_dir: Path,
     listen: str = "127.0.0.1:0",
     clock: Clock = time.time_ns,
+    hub: AlertHub | None = None,
+    regime: Regime | None = None,
+    findings: Callable[[], list[Finding]] = list,
+    rules_status: Callable[[], ReloadSummary | None] = lambda: None,
+    api_rate: float = 20.0,
+    api_burst: int = 100,
 ) -> Starlette:
-    """The app; its session key lives in state_dir, cookies are Secure unless on loopback."""
-
-    @requires("operator", "admin", login_redirect=True)
-    async def index(request: Request) -> Response:
-        alerts = await store.run(store.store.recent_alerts, 50)
-        agents = await store.run(store.store.list_agents)
-        seqs = await store.run(
-            lambda: {g.agent_id: store.store.last_seq(g.agent_id) for g in agents}
-        )
-        alert_rows = "".join(
-            _row(
-                _time(a.alert.created_ns),
-                SEVERITY_NAMES.get(a.alert.severity, "unknown"),
-                a.alert.rule_title,
-                a.alert.host,
-                a.alert.summary,
-                a.status,
-            )
-            for a in reversed(alerts)
-        )
-        agent_rows = "".join(
-            _row(g.agent_id, g.hostname, g.version, _time(g.last_seen_ns), seqs[g.agent_id])
-            for g in agents
-        )
-        body = PAGE.format(name=html.escape(name), alerts=alert_rows, agents=agent_rows)
-        return HTMLResponse(body)
+    """The app; its session key lives in state_dir, cookies are Secure unless on loopback.
+    The console shows live alerts from `hub`, legal clocks by `regime`, the latest compliance
+    `findings` and the detection's last `rules_status` (each optional). The REST API allows
+    each caller `api_rate` requests per second with bursts of `api_burst` (config http.*)."""
 
     @public
     async def healthz(request: Request) -> Response:
@@ -109,7 +75,6 @@ def build_app(
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     routes = [
-        Route("/", index),
         Route("/healthz", healthz),
         Route("/metrics", metrics_page),
         *login_routes(),
@@ -121,7 +86,9 @@ def build_app(
     app.state.store = store
     app.state.metrics = metrics
     app.state.name = name
+    app.state.console = ConsoleContext(hub, regime, findings, rules_status, clock)
     signer = SessionSigner(load_or_create_key(state_dir))
     app.state.auth = WebAuth(store, signer, secure_cookies=not is_loopback(listen), clock=clock)
     app.state.login_limiter = LoginRateLimiter(clock)
+    install_api_limiter(app, api_rate, api_burst)
     return app

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from canhgac.errors import ConfigError
+from collector.audit.cli import record_cli
 from collector.enroll.cli import open_store
 from collector.enroll.tokens import SYSTEM_ID_RE, parse_duration
 from collector.web.auth.passwords import MIN_LENGTH, hash_password
@@ -99,7 +100,11 @@ def cmd_users_add(ns: argparse.Namespace, clock: Clock = time.time_ns) -> int:
         valid_until_ns=valid_until,
         password_hash=digest,
     )
-    open_store(ns).add_user(user)
+    store = open_store(ns)
+    store.add_user(user)
+    # Never the password or its hash.
+    detail = {"role": role, "systems": list(systems), "valid_until_ns": valid_until}
+    record_cli(store, "user.add", username, detail, clock=clock)
     print(f"user {username} added ({role})")
     return 0
 
@@ -130,9 +135,11 @@ def cmd_users_list(ns: argparse.Namespace, clock: Clock = time.time_ns) -> int:
 
 
 def cmd_users_disable(ns: argparse.Namespace, clock: Clock = time.time_ns) -> int:
-    if not open_store(ns).disable_user(ns.username, clock()):
+    store = open_store(ns)
+    if not store.disable_user(ns.username, clock()):
         print(f"{ns.username}: no such active user", file=sys.stderr)
         return 1
+    record_cli(store, "user.disable", ns.username, clock=clock)
     print(f"user {ns.username} disabled")
     return 0
 
@@ -145,7 +152,16 @@ def cmd_api_tokens_create(ns: argparse.Namespace, clock: Clock = time.time_ns) -
     except ValueError as exc:
         raise ConfigError(str(exc), location="--ttl") from None
     text, record = new_api_token(role, clock(), ttl, systems=systems, label=ns.label or "")
-    open_store(ns).create_api_token(record)
+    store = open_store(ns)
+    store.create_api_token(record)
+    # The id, role, scope and expiry: never the secret or its hash.
+    detail = {
+        "role": role,
+        "systems": list(systems),
+        "expires_ns": record.expires_ns,
+        "label": record.label,
+    }
+    record_cli(store, "api_token.create", record.token_id, detail, clock=clock)
     print(
         f"# id {record.token_id}, role {role}, expires {_when(record.expires_ns)}", file=sys.stderr
     )
@@ -181,9 +197,11 @@ def cmd_api_tokens_list(ns: argparse.Namespace, clock: Clock = time.time_ns) -> 
 
 
 def cmd_api_tokens_revoke(ns: argparse.Namespace, clock: Clock = time.time_ns) -> int:
-    if not open_store(ns).revoke_api_token(ns.token_id, clock()):
+    store = open_store(ns)
+    if not store.revoke_api_token(ns.token_id, clock()):
         print(f"{ns.token_id}: no such unrevoked token", file=sys.stderr)
         return 1
+    record_cli(store, "api_token.revoke", ns.token_id, clock=clock)
     print(f"token {ns.token_id} revoked")
     return 0
 
@@ -195,7 +213,12 @@ def add_auth_commands(sub: Any, with_config: WithConfig) -> None:
     ua = with_config(users.add_parser("add", help="add a user (password from a file or stdin)"))
     ua.add_argument("username", metavar="NAME")
     ua.add_argument("--role", required=True, choices=ROLES)
-    ua.add_argument("--system", action="append", default=[], help="contracted system (soc)")
+    ua.add_argument(
+        "--system",
+        action="append",
+        default=[],
+        help="system in scope (soc, assessor: they see only these)",
+    )
     ua.add_argument("--valid-until", help="last day of access, YYYY-MM-DD (assessor: required)")
     ua.add_argument("--display-name", help="full name shown in the console")
     ua.add_argument(
@@ -213,7 +236,12 @@ def add_auth_commands(sub: Any, with_config: WithConfig) -> None:
     tsub = tokens.add_subparsers(dest="api_tokens_command", required=True)
     tc = with_config(tsub.add_parser("create", help="create a token and print it once"))
     tc.add_argument("--role", required=True, choices=ROLES)
-    tc.add_argument("--system", action="append", default=[], help="system in scope (soc)")
+    tc.add_argument(
+        "--system",
+        action="append",
+        default=[],
+        help="system in scope (soc, assessor: they see only these)",
+    )
     tc.add_argument("--ttl", default="90d", help="validity: 30m, 24h, 90d (default 90d)")
     tc.add_argument("--label", help="what the token is for")
     tc.set_defaults(fn=cmd_api_tokens_create)

@@ -75,6 +75,8 @@ class System:
     http_port: int = field(default_factory=free_port)
     # Serve the HTTP side (/metrics, /healthz) on listen_host:http_port; off by default.
     http: bool = False
+    # Further top-level YAML for the collector (a `forward:` section, ...).
+    collector_extra: str = ""
     collector: subprocess.Popen[bytes] | None = None
     agent: subprocess.Popen[bytes] | None = None
 
@@ -95,7 +97,9 @@ detection:
   rule_paths: [{", ".join(f'"{p}"' for p in self.rule_paths)}]
   {self.detection_extra}
 dossiers: {{regime_dir: "{ROOT / "rules" / "regimes"}"}}
+health: {{interval_s: 1}}
 {self._http_yaml()}
+{self.collector_extra}
 logging: {{format: json}}
 """
         )

@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
+from collector.agent_health import AgentHealthMetrics
 from collector.metrics import CollectorMetrics
 from tests.requirements import require
 
@@ -58,7 +59,9 @@ def tool(name: str) -> str:
 def exposed_names() -> set[str]:
     """Every sample name the collector's metrics can expose (labelled ones included)."""
     names: set[str] = set()
-    for family in CollectorMetrics.create().registry.collect():
+    registry = CollectorMetrics.create().registry
+    AgentHealthMetrics.create(registry)  # registered beside them by the running collector
+    for family in registry.collect():
         names.update(family.name + s for s in SUFFIXES[family.type])
     return names
 
@@ -297,6 +300,14 @@ def test_prometheus_scrapes_the_collector_with_a_token(
     assert received >= stored
     wait_value(prometheus, 'canhgac_collector_agent_streams{job="canhgac"}', lambda v: v == 1)
     wait_value(prometheus, 'canhgac_collector_rules_loaded{job="canhgac"}', lambda v: v > 0)
+    # Agents up and down, from the collector's registry: the one agent is up, none down.
+    wait_value(prometheus, 'canhgac_collector_agents{job="canhgac",state="up"}', lambda v: v == 1)
+    wait_value(prometheus, 'canhgac_collector_agents{job="canhgac",state="down"}', lambda v: v == 0)
+    wait_value(
+        prometheus,
+        'canhgac_collector_agent_spool_events{job="canhgac",stat="max"}',
+        lambda v: v >= 0,
+    )
 
     # The shipped alerting rules load and evaluate without errors against the real series.
     def rules_evaluated() -> bool:

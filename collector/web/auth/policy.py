@@ -38,6 +38,7 @@ from collector.web.auth.users import ApiToken, AuthError, Role, User
 Endpoint = Callable[[Request], Awaitable[Response]]
 _ACCESS_ATTR = "__canhgac_access__"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_SCOPED_ROLES: frozenset[Role] = frozenset({"soc", "assessor"})
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,8 @@ class Access:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling. `systems` is the contracted scope of a soc principal: later routes
-    filter what they show with `can_see_system`."""
+    """Who is calling. `systems` is the contracted scope of a soc or assessor principal:
+    routes filter what they show with `scope` / `can_see_system`."""
 
     name: str
     role: Role
@@ -63,8 +64,17 @@ class Principal:
     systems: frozenset[str] = frozenset()
     csrf: str = ""
 
+    def scope(self) -> frozenset[str] | None:
+        """The systems this principal may see; None for every system (operator, admin).
+
+        A soc (layer 2) and an assessor (layer 3) see only their contracted systems; an empty
+        scope sees nothing, never everything.
+        """
+        return self.systems if self.role in _SCOPED_ROLES else None
+
     def can_see_system(self, system_id: str) -> bool:
-        return self.role != "soc" or system_id in self.systems
+        scope = self.scope()
+        return scope is None or system_id in scope
 
 
 def user_usable(user: User, now_ns: int) -> bool:

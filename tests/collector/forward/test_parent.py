@@ -1,0 +1,244 @@
+"""Parent collector forwarding: the destination and the servicer over real gRPC with mutual
+TLS on loopback, on a real SQLite store."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from prometheus_client import CollectorRegistry
+
+from canhgac.v1 import alert_pb2
+from collector.forward.minimise import MinimisePolicy
+from collector.forward.model import DeliveryError
+from collector.forward.parent import ParentGrpcSettings, build
+from collector.forward.upstream_service import (
+    MAX_ALERTS,
+    SERVICE_NAME,
+    UpstreamServicer,
+    issue_collector_certificate,
+    register_upstream,
+)
+from collector.metrics import CollectorMetrics
+from collector.storage.registry import open_store
+from collector.storage.worker import StoreWorker
+from tests.collector.forward.test_stix import item, known_alert, known_incident
+from tests.collector.forward.tls_support import PkiFiles, make_pki
+
+
+class LosesFirstAck(UpstreamServicer):
+    """Stores the first batch, then fails the call as if the answer was lost on the way."""
+
+    lost = False
+
+    async def forward(self, raw: bytes, context: Any) -> bytes:
+        answer = await super().forward(raw, context)
+        if not self.lost:
+            self.lost = True
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "connection reset")
+        return answer
+
+
+@dataclass
+class Parent:
+    port: int
+    store: StoreWorker
+    metrics: CollectorMetrics
+    pki: PkiFiles
+
+    def stored(self) -> list[alert_pb2.Alert]:
+        return [s.alert for s in self.store.store.alerts(limit=1000)]
+
+    def errors(self, error_type: str) -> float:
+        value = self.metrics.registry.get_sample_value(
+            "canhgac_collector_errors_total", {"stage": "upstream", "error_type": error_type}
+        )
+        return value or 0.0
+
+    def child_settings(self, tmp_path: Path, name: str) -> ParentGrpcSettings:
+        ca_key = (self.pki.ca.parent / "ca.key").read_bytes()
+        cert, key = issue_collector_certificate(
+            self.pki.ca.read_bytes(), ca_key, name, dt.datetime.now(dt.UTC)
+        )
+        (tmp_path / f"{name}.crt").write_bytes(cert)
+        (tmp_path / f"{name}.key").write_bytes(key)
+        return ParentGrpcSettings(
+            target=f"localhost:{self.port}",
+            ca_file=self.pki.ca,
+            client_cert_file=tmp_path / f"{name}.crt",
+            client_key_file=tmp_path / f"{name}.key",
+        )
+
+
+async def _serve(tmp_path: Path, servicer_class: type[UpstreamServicer]) -> AsyncIterator[Parent]:
+    pki = make_pki(tmp_path / "parent-pki")
+    store = StoreWorker(open_store("sqlite", sqlite_path=tmp_path / "parent.db", postgres_dsn=None))
+    await store.run(store.store.migrate)
+    metrics = CollectorMetrics.create(CollectorRegistry())
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    register_upstream(server, servicer_class(store, metrics))
+    credentials = grpc.ssl_server_credentials(
+        [(pki.server_key.read_bytes(), pki.server_cert.read_bytes())],
+        root_certificates=pki.ca.read_bytes(),
+        require_client_auth=True,
+    )
+    port = server.add_secure_port("127.0.0.1:0", credentials)
+    await server.start()
+    try:
+        yield Parent(port, store, metrics, pki)
+    finally:
+        await server.stop(0.5)
+        store.close()
+
+
+@pytest.fixture
+async def parent(tmp_path: Path) -> AsyncIterator[Parent]:
+    async for p in _serve(tmp_path, UpstreamServicer):
+        yield p
+
+
+@pytest.fixture
+async def lossy_parent(tmp_path: Path) -> AsyncIterator[Parent]:
+    async for p in _serve(tmp_path, LosesFirstAck):
+        yield p
+
+
+async def test_delivers_exactly_once_across_a_retry(lossy_parent: Parent, tmp_path: Path) -> None:
+    destination = build(
+        "ministry",
+        lossy_parent.child_settings(tmp_path, "lang-son"),
+        state_dir=tmp_path,
+        collector="lang-son",
+    )
+    batch = [
+        item("alert", "a1", alert=known_alert(id="a1", origin="")),
+        item("alert", "a2", alert=known_alert(id="a2", origin="huyen-loc-binh")),
+    ]
+    try:
+        with pytest.raises(DeliveryError) as lost:
+            await destination.send(batch)
+        assert (lost.value.reason, lost.value.permanent) == ("unavailable", False)
+        assert await destination.send(batch) == {"a1", "a2"}
+    finally:
+        await destination.close()
+    stored = await lossy_parent.store.run(lossy_parent.stored)
+    assert sorted(a.id for a in stored) == ["a1", "a2"]
+    # The child's own alert is named after it; a grandchild's keeps its origin.
+    assert {a.id: a.origin for a in stored} == {"a1": "lang-son", "a2": "huyen-loc-binh"}
+    # Minimised before leaving the province.
+    assert all("10.0.0.5" not in a.summary for a in stored)
+    assert all("destination.ip" not in a.group for a in stored)
+
+
+async def test_incidents_travel_as_their_alerts(parent: Parent, tmp_path: Path) -> None:
+    destination = build("ministry", parent.child_settings(tmp_path, "lang-son"), state_dir=tmp_path)
+    incident = item("incident", "INC-2026-0001", incident=known_incident())
+    try:
+        assert await destination.send([incident]) == {"INC-2026-0001"}
+    finally:
+        await destination.close()
+    assert await parent.store.run(parent.stored) == []
+
+
+async def test_invalid_alerts_are_left_out_of_the_ack(parent: Parent, tmp_path: Path) -> None:
+    destination = build(
+        "ministry",
+        parent.child_settings(tmp_path, "lang-son"),
+        state_dir=tmp_path,
+        collector="lang-son",
+        policy=MinimisePolicy(keep_private_addresses=True),
+    )
+    batch = [
+        item("alert", "good", alert=known_alert(id="good")),
+        item("alert", "bad id", alert=known_alert(id="bad id")),
+    ]
+    try:
+        assert await destination.send(batch) == {"good"}
+    finally:
+        await destination.close()
+    assert parent.errors("invalid_id") == 1
+    stored = await parent.store.run(parent.stored)
+    assert [a.id for a in stored] == ["good"]
+    assert stored[0].group["destination.ip"] == "10.0.0.5"  # kept: the policy says so
+
+
+async def test_a_certificate_that_is_not_a_collector_is_refused(
+    parent: Parent, tmp_path: Path
+) -> None:
+    settings = parent.child_settings(tmp_path, "lang-son")
+    cert, key = parent.pki.client("lang-son")  # signed by the CA, but no collector SAN URI
+    settings = settings.model_copy(update={"client_cert_file": cert, "client_key_file": key})
+    destination = build("ministry", settings, state_dir=tmp_path, collector="lang-son")
+    try:
+        with pytest.raises(DeliveryError) as refused:
+            await destination.send([item("alert", "a1", alert=known_alert(id="a1"))])
+    finally:
+        await destination.close()
+    assert refused.value.reason == "auth"
+    assert parent.errors("not_a_collector") == 1
+    assert await parent.store.run(parent.stored) == []
+
+
+async def test_origin_must_be_the_certificate(parent: Parent, tmp_path: Path) -> None:
+    destination = build(
+        "ministry",
+        parent.child_settings(tmp_path, "lang-son"),
+        state_dir=tmp_path,
+        collector="cao-bang",
+    )
+    try:
+        with pytest.raises(DeliveryError) as refused:
+            await destination.send([item("alert", "a1", alert=known_alert(id="a1"))])
+    finally:
+        await destination.close()
+    assert refused.value.reason == "auth"
+    assert parent.errors("origin_mismatch") == 1
+
+
+async def test_malformed_and_oversized_batches(parent: Parent, tmp_path: Path) -> None:
+    settings = parent.child_settings(tmp_path, "lang-son")
+    credentials = grpc.ssl_channel_credentials(
+        settings.ca_file.read_bytes(),
+        settings.client_key_file.read_bytes(),
+        settings.client_cert_file.read_bytes(),
+    )
+    async with grpc.aio.secure_channel(settings.target, credentials) as channel:
+        call = channel.unary_unary(
+            f"/{SERVICE_NAME}/Forward",
+            request_serializer=lambda b: b,
+            response_deserializer=alert_pb2.ForwardAck.FromString,
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as malformed:
+            await call(b"\xff\xff\xff")
+        assert malformed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        big = alert_pb2.AlertBatch(
+            origin="lang-son",
+            alerts=[alert_pb2.Alert(id=f"a{i}", rule_id="r") for i in range(MAX_ALERTS + 1)],
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as oversized:
+            await call(big.SerializeToString())
+        assert oversized.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        # The parent keeps serving.
+        ok = alert_pb2.AlertBatch(origin="lang-son", alerts=[alert_pb2.Alert(id="x", rule_id="r")])
+        assert list((await call(ok.SerializeToString())).accepted_ids) == ["x"]
+    assert (parent.errors("decode"), parent.errors("too_many")) == (1, 1)
+
+
+async def test_untrusted_parent_is_a_failure(parent: Parent, tmp_path: Path) -> None:
+    other = make_pki(tmp_path / "other")
+    settings = parent.child_settings(tmp_path, "lang-son").model_copy(
+        update={"ca_file": other.ca, "timeout_s": 5.0}
+    )
+    destination = build("ministry", settings, state_dir=tmp_path, collector="lang-son")
+    try:
+        with pytest.raises(DeliveryError) as failure:
+            await destination.send([item("alert", "a1", alert=known_alert(id="a1"))])
+    finally:
+        await destination.close()
+    assert failure.value.permanent is False
+    assert await parent.store.run(parent.stored) == []
