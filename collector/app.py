@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from canhgac.netaddr import parse_host_port
 from collector.agent_health import AgentHealthMetrics, AgentHealthWorker
+from collector.audit.system_events import record_config, record_rules
 from collector.bus.local import LocalBus
 from collector.config import CollectorConfig
 from collector.detection.control import ReloadSummary, describe_rules
@@ -118,6 +119,16 @@ class CollectorApp:
             [],
             [],
             describe_rules(dc.rule_paths, loaded.errors),
+        )
+        # The configuration and the rules in force go into the audit chain (evidence).
+        await self.store.run(record_config, self.store.store, cfg, at_ns=self.clock_ns())
+        await self.store.run(
+            record_rules,
+            self.store.store,
+            cfg.name,
+            self.rules_at_start,
+            at_ns=self.clock_ns(),
+            reload=False,
         )
         self.hub = AlertHub(self.metrics)
         self.bus = LocalBus(cfg.ingest.bus_capacity)

@@ -150,8 +150,9 @@ class CollectorMetrics:
             ),
             alerts=Counter(
                 "canhgac_collector_alerts",
-                "Alerts raised, by rule and severity",
-                ["rule_id", "severity"],
+                "Alerts raised, by rule, severity and information system (system ids come from "
+                "the dossier registry, a bounded set; 'unassigned' for hosts in no system)",
+                ["rule_id", "severity", "system"],
                 registry=r,
             ),
             streams_open=Gauge(

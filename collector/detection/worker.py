@@ -187,8 +187,26 @@ class DetectionWorker:
             return
         if isinstance(result, ReloadSummary):
             self._reloaded(result)
+            await self._audit_reload(result)
         elif isinstance(result, EngineStats):
             self._metrics.observe_engine(result)
+
+    async def _audit_reload(self, summary: ReloadSummary) -> None:
+        """Which rules are in force is evidence: each reload goes into the audit chain."""
+        from collector.audit.system_events import record_rules  # the audit side of the app
+
+        try:
+            await self._store.run(
+                record_rules,
+                self._store.store,
+                self._origin,
+                summary,
+                at_ns=time.time_ns(),
+                reload=True,
+            )
+        except Exception:  # the reload itself stands; the missing record is counted
+            self._metrics.errors.labels(stage="audit", error_type="rules_reload").inc()
+            log.exception("the rule reload could not be written to the audit log")
 
     @property
     def last_reload(self) -> ReloadSummary | None:
@@ -251,6 +269,7 @@ class DetectionWorker:
                 self._metrics.alerts.labels(
                     rule_id=alert.rule_id,
                     severity=SEVERITY_NAMES.get(alert.severity, "unknown"),
+                    system=alert.system_id or "unassigned",
                 ).inc()
                 log.info(
                     "alert: %s",

@@ -154,6 +154,11 @@ async def test_worker_reloads_between_batches_and_saves_state_on_drain(
         assert metrics.rule_reloads.labels(outcome="with_errors")._value.get() == 1
         assert metrics.rule_errors._value.get() == 1
         assert state.exists()
+        # The reload is in the audit chain, with what loaded and what broke.
+        (record,) = await store.run(store.store.audit_records, action_prefix="rules.")
+        assert (record.action, record.actor) == ("rules.reload", "collector:test")
+        assert record.detail["broken"] == 1
+        assert record.detail["loaded"] == metrics.rules_loaded._value.get()
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

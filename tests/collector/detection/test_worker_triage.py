@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from collector.bus.local import LocalBus
-from collector.detection.worker import DetectionWorker
+from collector.detection.worker import SEVERITY_NAMES, DetectionWorker
 from collector.metrics import CollectorMetrics
 from collector.storage.base import StoredAlert
 from collector.storage.sqlite import SqliteStore
@@ -51,6 +51,16 @@ async def test_a_suppressed_rule_and_host_stores_the_next_alert_as_suppressed(
         assert [[a.alert.id for a in batch] for batch in seen] == [[first.alert.id]]
         assert seen[0][0].status == "open"
         assert counted._value.get() == 0
+        # Alerts are counted by rule, severity and system (this host is in none).
+        raised = metrics.registry.get_sample_value(
+            "canhgac_collector_alerts_total",
+            {
+                "rule_id": GUESSING,
+                "severity": SEVERITY_NAMES[first.alert.severity],
+                "system": "unassigned",
+            },
+        )
+        assert raised == 1
 
         # The worker judges suppressions by the wall clock, not the events' time.
         now = time.time_ns()
