@@ -32,6 +32,22 @@ done
 token=$($bin/canhgac-collector tokens create --agent-id demo-agent --ttl 10m --config "$state/collector.yaml")
 $bin/canhgac-agent enroll --token-file - --config "$state/agent.yaml" <<<"$token"
 unset token
+# One registered information system (level 3) holding the demo agent, so alerts carry a system
+# and its level, a SOC token can be scoped to it and an evidence bundle exported for it.
+if ! $bin/canhgac-collector systems list --config "$state/collector.yaml" 2>/dev/null | grep -q demo-portal; then
+  $bin/canhgac-collector systems create --file - --config "$state/collector.yaml" >/dev/null <<'YAML'
+id: demo-portal
+name: Cổng dịch vụ công (demo)
+owner: {name: Ủy ban nhân dân tỉnh (demo)}
+operator: {name: Trung tâm Công nghệ thông tin (demo)}
+system_type: citizen_business_service
+info_classes: [public, personal_basic]
+handles_administrative_procedures: true
+proposed_level: 3
+YAML
+  $bin/canhgac-collector systems assets demo-portal --agent demo-agent \
+    --config "$state/collector.yaml" >/dev/null
+fi
 $bin/canhgac-agent run --config "$state/agent.yaml" 2>>"$state/agent.log" &
 pids+=($!)
 # A console login for the demo, made at every start (the password is new each time), and a
