@@ -289,6 +289,7 @@ class CollectorApp:
             rules_status=lambda: self.detection.last_reload or self.rules_at_start,
             api_rate=self.config.http.api_rate,
             api_burst=self.config.http.api_burst,
+            config=self.config,
         )
         uv_config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
         self.http = uvicorn.Server(uv_config)

@@ -1,6 +1,7 @@
 """Export one system's evidence over a period into a signed bundle.
 
-`export_bundle` is what the CLI calls and what the console will call for assessors. It reads
+`export_bundle` is what the CLI and the console's assessor page (collector/web/console/
+evidence.py, with `actor` the user's name) call. It reads
 through the Store only, streams the events (statistics and, when asked, the raw events) and
 the alerts to files in a work directory beside the output, then writes the tar and puts it in
 place without overwriting anything unless told to (bundle.py).

@@ -115,6 +115,7 @@ def _read(path: Path) -> _Seen:
                 if fh is None:
                     raise BundleError("unreadable member", location=f"{path}:{member.name}")
                 _consume(member, fh, seen, path)
+            _check_tail(tar, path)
     except (tarfile.TarError, EOFError) as exc:
         raise BundleError(f"not a readable bundle (tar): {exc}", location=str(path)) from None
     except OSError as exc:
@@ -131,6 +132,19 @@ def _check_member(member: tarfile.TarInfo, path: Path) -> None:
         raise BundleError("not a regular file (a link, device or directory)", location=where)
     if not safe_name(name) and name not in (MANIFEST, SIGNATURE):
         raise BundleError("unexpected characters in a member name", location=where)
+
+
+def _check_tail(tar: tarfile.TarFile, path: Path) -> None:
+    """Only zero blocks may follow the last member. Python's reader stops at the first
+    damaged header or zero block, while `tar` skips over it and extracts what follows: a
+    member hidden there would reach the assessor without being verified."""
+    fh = tar.fileobj
+    if fh is None:
+        return
+    fh.seek(tar.offset)
+    for chunk in iter(lambda: fh.read(_CHUNK), b""):
+        if chunk.count(0) != len(chunk):
+            raise BundleError("data after the end of the archive", location=str(path))
 
 
 def _consume(member: tarfile.TarInfo, fh: IO[bytes], seen: _Seen, path: Path) -> None:

@@ -35,10 +35,13 @@ def _open(ns: argparse.Namespace) -> Any:
     return open_store(ns)
 
 
-def _status_row(h: DestinationHealth, last_error: str, now_ns: int) -> dict[str, Any]:
+def _status_row(
+    h: DestinationHealth, last_error: str, now_ns: int, *, configured: bool = True
+) -> dict[str, Any]:
     age = (now_ns - h.oldest_pending_ns) / 1e9 if h.oldest_pending_ns else 0.0
     return {
         "destination": h.destination,
+        "configured": configured,
         "backlog": h.backlog,
         "oldest_pending_s": round(max(age, 0.0), 1),
         "quarantined": h.quarantined,
@@ -53,8 +56,10 @@ def cmd_forward_status(ns: argparse.Namespace) -> int:
     store = _open(ns)
     now = time.time_ns()
     names = [d.name for d in config.forward.destinations]
+    # A destination removed from the configuration leaves its items waiting: show them.
+    orphans = [d for d in store.outbox_destinations() if d not in names]
     rows = []
-    for name in names:
+    for name in [*names, *orphans]:
         health = store.outbox_health(name)
         failed = [
             i
@@ -63,7 +68,7 @@ def cmd_forward_status(ns: argparse.Namespace) -> int:
             if i.last_error
         ]
         last_error = max(failed, key=lambda i: i.next_attempt_ns).last_error if failed else ""
-        rows.append(_status_row(health, last_error, now))
+        rows.append(_status_row(health, last_error, now, configured=name in names))
     if ns.json:
         for row in rows:
             print(json.dumps(row, ensure_ascii=False))
@@ -75,6 +80,7 @@ def cmd_forward_status(ns: argparse.Namespace) -> int:
             f"{r['destination']}: backlog {r['backlog']} (oldest {r['oldest_pending_s']} s), "
             f"quarantined {r['quarantined']}, last success {r['last_success'] or 'never'}"
             + (f", last error: {r['last_error']}" if r["last_error"] else "")
+            + ("" if r["configured"] else " (not configured: nothing will deliver these)")
         )
     return 0
 

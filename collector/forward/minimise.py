@@ -147,12 +147,16 @@ def scrub_addresses(text: str) -> str:
         run = m.group(0)
         if run.count(":") < 2:
             continue
-        before = text[m.start() - 1] if m.start() else ""
+        start = m.start()
+        before = text[start - 1] if start else ""
         if before.isalnum() or before == "_":
-            continue  # part of a longer word, e.g. "std::map"
+            if not (run.startswith(":") and run[1:2] != ":"):
+                continue  # part of a longer word, e.g. "std::map"
+            # "addr:fd00::1": a single colon after a word separates it from the address.
+            start, run = start + 1, run[1:]
         ip = _v6_at(run)
         if ip is not None and is_internal_address(ip):
-            spans.append((m.start(), m.end()))
+            spans.append((start, m.end()))
     for m in _IPV4.finditer(text):
         octets = [int(g) for g in m.groups()]
         if max(octets) > 255:

@@ -125,4 +125,9 @@ class OutboxStore(Protocol):
         `audit` is appended to the audit chain in the same transaction when the retry happens."""
         ...
 
+    def outbox_destinations(self) -> list[str]:
+        """Every destination with pending or quarantined items, configured or not: items of
+        a destination removed from the configuration wait there, and must stay visible."""
+        ...
+
     def outbox_health(self, destination: str) -> DestinationHealth: ...

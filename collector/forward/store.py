@@ -165,6 +165,14 @@ class OutboxStoreMixin:
                 append_in(sql, audit, now_ns)
             return True
 
+    def outbox_destinations(self) -> list[str]:
+        with self._sql_read("outbox_destinations") as sql:
+            rows = sql.all(
+                "SELECT DISTINCT destination FROM outbox WHERE state <> 'delivered' "
+                "ORDER BY destination"
+            )
+        return [str(r[0]) for r in rows]
+
     def outbox_health(self, destination: str) -> DestinationHealth:
         with self._sql_read("outbox_health") as sql:
             counts = dict(

@@ -119,9 +119,13 @@ def alert_problem(alert: alert_pb2.Alert) -> str:
         return "rule_id"
     if alert.origin and not NAME_RE.match(alert.origin):
         return "origin"
-    texts = [alert.rule_id, alert.rule_title, alert.summary, alert.host, alert.category]
-    texts += [*alert.group.keys(), *alert.group.values(), *alert.event_ids]
-    if any(len(t) > MAX_TEXT for t in texts) or len(alert.event_ids) > 10_000:
+    # Every string field, found through the descriptor so a field added later is bounded too.
+    texts = [*alert.group.keys(), *alert.group.values()]
+    for f in alert.DESCRIPTOR.fields:
+        if f.type == f.TYPE_STRING:
+            value = getattr(alert, f.name)
+            texts += list(value) if f.is_repeated else [value]
+    if any(len(t) > MAX_TEXT for t in texts) or len(texts) > 20_000:
         return "too_large"
     return ""
 
@@ -232,7 +236,33 @@ class UpstreamServicer:
                 "alerts from child collector",
                 extra={"fields": {"child": sender, "received": len(valid), "new": sum(new)}},
             )
+            repeated = [a for a, fresh in zip(valid, new, strict=True) if not fresh]
+            if repeated:
+                valid = [a for a in valid if a.id not in await self._conflicts(repeated, sender)]
         return alert_pb2.ForwardAck(accepted_ids=[a.id for a in valid])
+
+    async def _conflicts(self, repeated: list[alert_pb2.Alert], sender: str) -> set[str]:
+        """Ids already stored with another origin: a retry of the same alert is a duplicate
+        (acknowledged), but an id another collector already used is not this alert. It is not
+        acknowledged, so the sender keeps it (and in the end quarantines it, visibly), and it
+        is counted: a child must not make another's alert vanish by taking its id first."""
+
+        def origins() -> dict[str, str]:
+            found = {}
+            for alert in repeated:
+                stored = self._store.store.get_alert(alert.id)
+                found[alert.id] = stored.alert.origin if stored is not None else ""
+            return found
+
+        stored_origin = await self._store.run(origins)
+        clashing = {a.id for a in repeated if stored_origin.get(a.id, "") != a.origin}
+        if clashing:
+            self._count("alert_id_conflict", len(clashing))
+            log.warning(
+                "child collector sent alert ids already used by another origin",
+                extra={"fields": {"child": sender, "alerts": len(clashing)}},
+            )
+        return clashing
 
 
 def _identity(data: bytes) -> bytes:

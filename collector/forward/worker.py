@@ -120,17 +120,27 @@ class ForwardWorker:
             error = DeliveryError("missing", "no longer stored", permanent=True)
             await self._failed(missing, error)
         present = [o for o in batch if o.alert is not None or o.incident is not None]
-        if not present:
-            return len(items)
+        if present:
+            await self._deliver(present)
+        return len(items)
+
+    async def _deliver(self, present: Sequence[Outgoing]) -> None:
+        s = self._store.store
         try:
             accepted = await self.destination.send(present)
         except DeliveryError as exc:
+            if exc.permanent and len(present) > 1:
+                # Which item the destination will never take is unknown: send each alone so
+                # that one poison item is quarantined without the rest of its batch.
+                for one in present:
+                    await self._deliver([one])
+                return
             await self._failed([o.item for o in present], exc)
-            return len(items)
+            return
         except Exception as exc:  # a destination bug must not stop the queue
             log.exception("destination failed", extra={"fields": {"destination": self.name}})
             await self._failed([o.item for o in present], DeliveryError("error", repr(exc)))
-            return len(items)
+            return
         done = [o.item for o in present if o.item.item_id in accepted]
         rest = [o.item for o in present if o.item.item_id not in accepted]
         now = self._clock()
@@ -140,7 +150,6 @@ class ForwardWorker:
             self._metrics.delivered.labels(destination=self.name).inc(len(done))
         if rest:
             await self._failed(rest, DeliveryError("partial", "not accepted in this batch"))
-        return len(items)
 
     async def _failed(self, items: Sequence[OutboxItem], exc: DeliveryError) -> None:
         s = self._store.store

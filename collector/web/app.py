@@ -1,9 +1,10 @@
 """The collector's HTTP side: the layer-1 console, the REST API, /healthz and /metrics.
 
 Every route declares its roles (collector/web/auth/policy.py): the console
-(collector/web/console) is for operator and admin (a browser without a session is sent to
-/login), /metrics for soc and admin (bearer, or basic with an API token as password), /healthz
-is public. It listens on loopback only by default (http.listen).
+(collector/web/console) is for operator and admin, its /evidence page for assessor and admin
+(a browser without a session is sent to /login), /metrics for soc and admin (bearer, or
+basic with an API token as password), /healthz is public. It listens on loopback only by
+default (http.listen).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from collector.config import CollectorConfig
 from collector.detection.control import ReloadSummary
 from collector.dossiers.findings import Finding
 from collector.dossiers.regime import Regime
@@ -30,6 +32,7 @@ from collector.web.auth.login import login_routes
 from collector.web.auth.policy import WebAuth, public, requires, route_registry
 from collector.web.auth.sessions import Clock, LoginRateLimiter, SessionSigner, load_or_create_key
 from collector.web.console import console_routes
+from collector.web.console.evidence import EvidenceExports
 from collector.web.console.render import ConsoleContext
 from collector.web.live import AlertHub
 
@@ -59,11 +62,14 @@ def build_app(
     rules_status: Callable[[], ReloadSummary | None] = lambda: None,
     api_rate: float = 20.0,
     api_burst: int = 100,
+    config: CollectorConfig | None = None,
 ) -> Starlette:
     """The app; its session key lives in state_dir, cookies are Secure unless on loopback.
     The console shows live alerts from `hub`, legal clocks by `regime`, the latest compliance
     `findings` and the detection's last `rules_status` (each optional). The REST API allows
-    each caller `api_rate` requests per second with bursts of `api_burst` (config http.*)."""
+    each caller `api_rate` requests per second with bursts of `api_burst` (config http.*).
+    With the collector's `config`, assessors and admins can export evidence bundles from the
+    console (/evidence); without it that page says it is not enabled."""
 
     @public
     async def healthz(request: Request) -> Response:
@@ -87,6 +93,7 @@ def build_app(
     app.state.metrics = metrics
     app.state.name = name
     app.state.console = ConsoleContext(hub, regime, findings, rules_status, clock)
+    app.state.evidence = EvidenceExports.from_config(config) if config is not None else None
     signer = SessionSigner(load_or_create_key(state_dir))
     app.state.auth = WebAuth(store, signer, secure_cookies=not is_loopback(listen), clock=clock)
     app.state.login_limiter = LoginRateLimiter(clock)

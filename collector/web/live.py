@@ -6,14 +6,17 @@ with its filters and a bounded queue: when the page reads too slowly and the que
 oldest alert is dropped, the drop is counted, and the page is told to reload (it then reads the
 list from the store, so nothing is lost from view). Alerts stored as "suppressed" are not
 pushed. `close()` (collector shutdown) ends every stream, so uvicorn's graceful stop does not
-wait on open responses.
+wait on open responses. One user holds at most `STREAMS_PER_OWNER` streams (each costs a queue
+and a share of every publish), and a stream re-checks its caller's access now and then, so a
+disabled user or an expired session stops receiving alerts without reconnecting.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import AsyncIterator, Callable, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from collector.metrics import CollectorMetrics
@@ -21,6 +24,8 @@ from collector.storage.base import StoredAlert
 
 HEARTBEAT_S = 15.0
 QUEUE_LIMIT = 256
+STREAMS_PER_OWNER = 8  # a few tabs of one operator; more is a leak or an abuse
+RECHECK_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -47,9 +52,12 @@ class AlertFilter:
 class Subscription:
     """One page's queue. `next()` waits for alerts, a reload request, or the end."""
 
-    def __init__(self, hub: AlertHub, alert_filter: AlertFilter, limit: int) -> None:
+    def __init__(
+        self, hub: AlertHub, alert_filter: AlertFilter, limit: int, owner: str = ""
+    ) -> None:
         self.hub = hub
         self.filter = alert_filter
+        self.owner = owner
         self._queue: collections.deque[StoredAlert] = collections.deque()
         self._limit = limit
         self._wake = asyncio.Event()
@@ -86,14 +94,25 @@ class Subscription:
 class AlertHub:
     """Fan-out of stored alerts to the console's live pages; see the module docstring."""
 
-    def __init__(self, metrics: CollectorMetrics, *, queue_limit: int = QUEUE_LIMIT) -> None:
+    def __init__(
+        self,
+        metrics: CollectorMetrics,
+        *,
+        queue_limit: int = QUEUE_LIMIT,
+        per_owner: int = STREAMS_PER_OWNER,
+    ) -> None:
         self._metrics = metrics
         self._queue_limit = queue_limit
+        self._per_owner = per_owner
         self._subscriptions: set[Subscription] = set()
         self.closed = False
 
-    def subscribe(self, alert_filter: AlertFilter) -> Subscription:
-        sub = Subscription(self, alert_filter, self._queue_limit)
+    def has_room(self, owner: str) -> bool:
+        """Whether `owner` may open another stream (see STREAMS_PER_OWNER)."""
+        return sum(s.owner == owner for s in self._subscriptions) < self._per_owner
+
+    def subscribe(self, alert_filter: AlertFilter, owner: str = "") -> Subscription:
+        sub = Subscription(self, alert_filter, self._queue_limit, owner)
         if self.closed:
             sub.close()
             return sub
@@ -136,16 +155,25 @@ async def sse_stream(
     render: Callable[[StoredAlert], str],
     *,
     heartbeat_s: float = HEARTBEAT_S,
+    still_allowed: Callable[[], Awaitable[bool]] | None = None,
+    recheck_s: float = RECHECK_S,
 ) -> AsyncIterator[str]:
     """The text/event-stream body of one page: `alert` events (data rendered by `render`, one
     line of JSON), a comment as heartbeat, and a final `reload` event after an overflow.
-    Unsubscribes when it ends, whether the page went away, the hub closed, or it overflowed."""
+    `still_allowed` is asked before the first batch and then at most every `recheck_s`; the
+    stream ends when it answers False. Unsubscribes when it ends, whether the page went away,
+    the hub closed, it overflowed, or its caller lost access."""
+    next_check = 0.0
     try:
         yield "retry: 5000\n\n"
         while True:
             items = await sub.next(heartbeat_s)
             if items is None:
                 return
+            if still_allowed is not None and time.monotonic() >= next_check:
+                if not await still_allowed():
+                    return
+                next_check = time.monotonic() + recheck_s
             if sub.overflowed:
                 yield "event: reload\ndata: {}\n\n"
                 return

@@ -72,6 +72,20 @@ class NationalInbox:
             return True
 
 
+async def bounded_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None when it is over `limit` bytes: refused as soon as that is
+    known (the declared length, or the bytes read so far), never read whole into memory."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
 def _refuse(inbox: NationalInbox, status: int, reason: str) -> JSONResponse:
     inbox.rejected += 1
     log.warning("report refused: %s", reason)
@@ -80,8 +94,8 @@ def _refuse(inbox: NationalInbox, status: int, reason: str) -> JSONResponse:
 
 def national_routes(inbox: NationalInbox) -> list[BaseRoute]:
     async def post_report(request: Request) -> JSONResponse:
-        body = await request.body()
-        if len(body) > MAX_BODY:
+        body = await bounded_body(request, MAX_BODY)
+        if body is None:
             return _refuse(inbox, 413, "report larger than 1 MiB")
         try:
             report = json.loads(body)

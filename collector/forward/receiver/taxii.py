@@ -31,6 +31,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from collector.forward.receiver.app import bounded_body
+
 log = logging.getLogger("canhgac.receiver")
 
 MEDIA_TYPE = "application/taxii+json;version=2.1"
@@ -200,8 +202,8 @@ def taxii_routes(data_dir: Path) -> list[Route]:
         content_type = request.headers.get("content-type", "").replace(" ", "").lower()
         if content_type not in (MEDIA_TYPE, "application/taxii+json"):
             return refuse(415, "Unsupported Media Type", f"use {MEDIA_TYPE}")
-        body = await request.body()
-        if len(body) > MAX_CONTENT_LENGTH:
+        body = await bounded_body(request, MAX_CONTENT_LENGTH)
+        if body is None:
             return refuse(413, "Request Entity Too Large")
         try:
             envelope = json.loads(body)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from collector.audit.store import clamp
 from collector.web.api.errors import bad_request
 
 ALERT_CURSOR_PATTERN = r"^a[0-9]{1,18}$"
@@ -37,4 +38,5 @@ def parse_incident_cursor(text: str, parameter: str) -> tuple[int, str]:
     if not _INCIDENT.match(text):
         raise bad_request("not a cursor this endpoint gave", location=parameter)
     number, _, incident_id = text[1:].partition(".")
-    return int(number), incident_id
+    # 19 digits can exceed a BIGINT: such a time compares like the furthest one stored.
+    return clamp(int(number)), incident_id

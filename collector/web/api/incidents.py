@@ -71,7 +71,10 @@ async def list_incidents(call: ApiCall) -> IncidentPage:
         return IncidentPage(items=[], next_cursor=None)  # nothing the caller may see
     since = None
     if position is not None:
-        since = _EPOCH + dt.timedelta(microseconds=position[0] // 1000)
+        # Towards zero: no stored (whole-microsecond) time is skipped, and the bound stays
+        # within a BIGINT at either end of the cursor's (clamped) range.
+        micros = abs(position[0]) // 1000
+        since = _EPOCH + dt.timedelta(microseconds=micros if position[0] >= 0 else -micros)
     found = await call.store.run(
         call.store.store.list_incidents, system_id=system_id, detected_from=since
     )

@@ -38,6 +38,17 @@ autocomplete="current-password"></label></p>
 <p><button type="submit">Đăng nhập / Log in</button></p></form></body></html>"""
 
 
+# The form needs nothing but itself: no script, no style, no frame around it (clickjacking).
+_LOGIN_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
 def _safe_next(target: str) -> str:
     """Only a local path: no scheme, no host, no `//` (an open redirect otherwise)."""
     ok = target.startswith("/") and not target.startswith("//") and "\\" not in target
@@ -51,7 +62,7 @@ def _login_form(request: Request, error: str, status: int, next_path: str) -> Re
         csrf=csrf,
         next=html.escape(_safe_next(next_path)),
     )
-    response = HTMLResponse(body, status_code=status)
+    response = HTMLResponse(body, status_code=status, headers=_LOGIN_HEADERS)
     auth: WebAuth = request.app.state.auth
     response.set_cookie(
         LOGIN_CSRF_COOKIE,

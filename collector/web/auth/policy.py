@@ -68,13 +68,14 @@ class Principal:
         """The systems this principal may see; None for every system (operator, admin).
 
         A soc (layer 2) and an assessor (layer 3) see only their contracted systems; an empty
-        scope sees nothing, never everything.
+        scope sees nothing, never everything. The empty system id (a host mapped to no system)
+        is never in a scope, even when a stored scope lists it.
         """
-        return self.systems if self.role in _SCOPED_ROLES else None
+        return self.systems - {""} if self.role in _SCOPED_ROLES else None
 
     def can_see_system(self, system_id: str) -> bool:
         scope = self.scope()
-        return scope is None or system_id in scope
+        return scope is None or (bool(system_id) and system_id in scope)
 
 
 def user_usable(user: User, now_ns: int) -> bool:

@@ -2,7 +2,8 @@
 
 Pages are Jinja templates (collector/web/templates) with autoescaping, a CSS file and a little
 plain JavaScript from /static (no inline script: the pages carry a strict CSP). Operators and
-admins use it; revoking an agent is for admins only. Alerts arrive live over server-sent events
+admins use it; revoking an agent is for admins only. Assessors (and admins) have one page,
+the evidence export (evidence.py). Alerts arrive live over server-sent events
 (collector/web/live.py).
 """
 
@@ -13,7 +14,7 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from collector.web.auth.policy import public
-from collector.web.console import alerts, pages
+from collector.web.console import alerts, evidence, pages
 from collector.web.console.render import STATIC
 
 _STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
@@ -54,4 +55,6 @@ def console_routes() -> list[BaseRoute]:
         Route("/systems/{system_id}", pages.system_detail, methods=["GET"]),
         Route("/rules", pages.rule_list, methods=["GET"]),
         Route("/audit", pages.audit_list, methods=["GET"]),
+        Route("/evidence", evidence.evidence_page, methods=["GET"]),
+        Route("/evidence/export", evidence.evidence_export, methods=["POST"]),
     ]

@@ -20,7 +20,7 @@ from collector.triage.model import (
     TriageAction,
     TriageError,
 )
-from collector.web.auth.policy import Principal, form_fields, requires
+from collector.web.auth.policy import Access, Principal, WebAuth, form_fields, requires
 from collector.web.auth.users import Role
 from collector.web.console.i18n import Translator
 from collector.web.console.render import console, local_time, page, query_url, translator
@@ -100,9 +100,9 @@ def alert_json(stored: StoredAlert, t: Translator) -> str:
     )
 
 
-def _bad_request(request: Request) -> None:
+def _bad_request(request: Request, error_type: str = "bad_request") -> None:
     metrics: CollectorMetrics = request.app.state.metrics
-    metrics.errors.labels(stage="console", error_type="bad_request").inc()
+    metrics.errors.labels(stage="console", error_type=error_type).inc()
 
 
 def _store(request: Request) -> StoreWorker:
@@ -114,7 +114,8 @@ def _store(request: Request) -> StoreWorker:
 async def alert_list(request: Request) -> Response:
     filters = Filters.parse(request)
     before = request.query_params.get("before", "")
-    before_row = int(before) if before.isdigit() else None
+    # isdigit alone accepts "²", which int() refuses; a bad cursor shows the newest page.
+    before_row = int(before) if before.isascii() and before.isdigit() else None
     store = _store(request)
     rows = await store.run(store.store.query_alerts, filters.query(before_row, PAGE_SIZE + 1))
     older = ""
@@ -139,10 +140,24 @@ async def alert_stream(request: Request) -> Response:
     hub = console(request).hub
     if hub is None:
         return PlainTextResponse("live alerts are not available", status_code=404)
+    principal: Principal = request.state.principal
+    if not hub.has_room(principal.name):
+        _bad_request(request, "too_many_streams")
+        return PlainTextResponse(
+            "too many live streams open", status_code=429, headers={"Retry-After": "60"}
+        )
     t = translator(request)
-    sub = hub.subscribe(Filters.parse(request).live())
+    auth: WebAuth = request.app.state.auth
+    access = Access(frozenset(CONSOLE_ROLES))
+
+    async def still_allowed() -> bool:
+        # The same check as at the start: a disabled user or an ended session is cut off.
+        found = await auth.authenticate(request, access)
+        return found is not None and found.role in access.roles
+
+    sub = hub.subscribe(Filters.parse(request).live(), principal.name)
     return StreamingResponse(
-        sse_stream(sub, lambda stored: alert_json(stored, t)),
+        sse_stream(sub, lambda stored: alert_json(stored, t), still_allowed=still_allowed),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

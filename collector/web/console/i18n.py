@@ -159,6 +159,44 @@ CATALOGS: Final[dict[Lang, dict[str, str]]] = {
         "audit.empty": "Không có bản ghi nào.",
         "error.forbidden": "Bạn không có quyền làm việc này.",
         "error.bad_request": "Yêu cầu không hợp lệ.",
+        "nav.evidence": "Xuất chứng cứ",
+        "evidence.title": "Xuất gói chứng cứ",
+        "evidence.intro": (
+            "Tải về gói chứng cứ đã ký của một hệ thống thông tin trong một khoảng thời gian: hồ "
+            "sơ, phát hiện tuân thủ, cảnh báo, sự cố, thống kê sự kiện, quy tắc, trích đoạn nhật "
+            "ký kiểm toán. Việc xuất được ghi vào nhật ký kiểm toán với tên của bạn."
+        ),
+        "evidence.system": "Hệ thống",
+        "evidence.from": "Từ ngày",
+        "evidence.to": "Đến ngày (không bao gồm)",
+        "evidence.raw_events": "Kèm sự kiện gốc",
+        "evidence.export": "Xuất và tải về",
+        "evidence.period_hint": (
+            "Ngày theo giờ Việt Nam; ngày kết thúc không nằm trong khoảng. Khoảng thời gian dài "
+            "có thể mất vài phút."
+        ),
+        "evidence.no_systems": "Tài khoản của bạn không được giao hệ thống nào.",
+        "evidence.key_title": "Khoá công khai ký gói",
+        "evidence.key_hint": (
+            "Gói được ký bằng khoá Ed25519 của bộ thu thập. Hãy đối chiếu dấu vân tay với đơn vị "
+            "vận hành qua một kênh khác trước khi tin khoá này."
+        ),
+        "evidence.key_sha256": "SHA-256 của khoá",
+        "evidence.verify_title": "Kiểm tra gói (ngoại tuyến)",
+        "evidence.verify_hint": (
+            "Lưu khoá trên vào tệp collector.pub.pem, rồi trên máy của bạn (không cần cấu hình "
+            "hay cơ sở dữ liệu) chạy:"
+        ),
+        "evidence.verify_result": (
+            "Lệnh kiểm tra chữ ký, mã băm của từng tệp và chuỗi nhật ký kiểm toán; nó báo mọi tệp"
+            " bị thêm, xoá hoặc sửa. Mã thoát 0: gói hợp lệ."
+        ),
+        "evidence.unknown_system": "Không có hệ thống này.",
+        "evidence.bad_period": "Khoảng thời gian không hợp lệ:",
+        "evidence.failed": "Không xuất được gói:",
+        "evidence.error": "Xuất gói thất bại; nhật ký của bộ thu thập ghi lý do.",
+        "evidence.busy": "Một lần xuất khác đang chạy; hãy thử lại sau ít phút.",
+        "evidence.not_configured": "Bộ thu thập này chưa bật xuất chứng cứ từ bảng điều khiển.",
     },
     "en": {
         "app.name": "Canh Gác",
@@ -304,6 +342,46 @@ CATALOGS: Final[dict[Lang, dict[str, str]]] = {
         "audit.empty": "No records.",
         "error.forbidden": "You may not do this.",
         "error.bad_request": "Bad request.",
+        "nav.evidence": "Evidence export",
+        "evidence.title": "Export an evidence bundle",
+        "evidence.intro": (
+            "Download the signed evidence bundle of one information system over a period: "
+            "dossier, compliance findings, alerts, incidents, event statistics, rules, audit log "
+            "excerpt. The export is recorded in the audit log under your name."
+        ),
+        "evidence.system": "System",
+        "evidence.from": "From",
+        "evidence.to": "To (excluded)",
+        "evidence.raw_events": "Include raw events",
+        "evidence.export": "Export and download",
+        "evidence.period_hint": (
+            "Dates in Vietnam time; the end date is not part of the period. A long period can "
+            "take a few minutes."
+        ),
+        "evidence.no_systems": "No system is assigned to your account.",
+        "evidence.key_title": "Signing public key",
+        "evidence.key_hint": (
+            "Bundles are signed with the collector's Ed25519 key. Check its fingerprint with the "
+            "operator over another channel before trusting it."
+        ),
+        "evidence.key_sha256": "SHA-256 of the key",
+        "evidence.verify_title": "Verifying a bundle (offline)",
+        "evidence.verify_hint": (
+            "Save the key above as collector.pub.pem, then on your own machine (no configuration,"
+            " no database) run:"
+        ),
+        "evidence.verify_result": (
+            "It checks the signature, every file's hash and the audit chain, and reports any "
+            "added, removed or modified file. Exit code 0: verified."
+        ),
+        "evidence.unknown_system": "No such system.",
+        "evidence.bad_period": "Bad period:",
+        "evidence.failed": "The bundle cannot be made:",
+        "evidence.error": "The export failed; the collector's log says why.",
+        "evidence.busy": "Another export is running; try again in a few minutes.",
+        "evidence.not_configured": (
+            "Evidence export from the console is not enabled on this collector."
+        ),
     },
 }
 

@@ -26,6 +26,7 @@ NS = 10**9
 LATE_S, SILENT_S = 120, 600  # an agent heartbeats every few seconds
 HIT_SCAN_LIMIT = 10_000  # alerts read to count hits per rule; beyond, the counts say "≥"
 AUDIT_PAGE = 50
+AUDIT_SCAN_WINDOWS = 25  # windows read per page at most, so a rare filter cannot read it all
 
 
 def _store(request: Request) -> StoreWorker:
@@ -38,7 +39,7 @@ def _safe_next(target: str) -> str:
     return target if ok else "/alerts"
 
 
-@requires(*CONSOLE_ROLES, login_redirect=True)
+@requires(*CONSOLE_ROLES, "assessor", login_redirect=True)
 async def switch_lang(request: Request) -> Response:
     lang = request.query_params.get("to", "")
     response = RedirectResponse(_safe_next(request.query_params.get("next", "/")), 303)
@@ -47,9 +48,12 @@ async def switch_lang(request: Request) -> Response:
     return response
 
 
-@requires(*CONSOLE_ROLES, login_redirect=True)
+@requires(*CONSOLE_ROLES, "assessor", login_redirect=True)
 async def root(request: Request) -> Response:
-    return RedirectResponse("/alerts", status_code=303)
+    """Each role's home: the alerts, or for an assessor the only page it may use."""
+    principal: Principal = request.state.principal
+    home = "/evidence" if principal.role == "assessor" else "/alerts"
+    return RedirectResponse(home, status_code=303)
 
 
 # ---- incidents
@@ -229,22 +233,31 @@ async def rule_list(request: Request) -> Response:
 
 
 def audit_page(
-    store: Store, before_seq: int | None, actor: str | None, action: str | None, limit: int
-) -> list[AuditRecord]:
-    """The newest `limit` records before `before_seq` (newest first), filtered. The store
-    reads forwards from a seq, so this reads windows backwards until the page is full."""
+    store: Store,
+    before_seq: int | None,
+    actor: str | None,
+    action: str | None,
+    limit: int,
+    max_windows: int = AUDIT_SCAN_WINDOWS,
+) -> tuple[list[AuditRecord], int]:
+    """The newest `limit` records before `before_seq` (newest first), filtered, and the seq
+    to continue before when the page is short only because `max_windows` were read (else 0).
+    The store reads forwards from a seq, so this reads windows backwards until the page is
+    full, the log's start, or its budget."""
     last = store.last_audit_record()
     top = min(before_seq or (last.seq + 1 if last else 1), (last.seq + 1) if last else 1)
     found: list[AuditRecord] = []
     window = max(limit * 4, 200)
-    while top > 1 and len(found) < limit:
+    for _ in range(max_windows):
+        if top <= 1 or len(found) >= limit:
+            break
         low = max(0, top - 1 - window)
         records = store.audit_records(
             after_seq=low, limit=window, actor=actor, action_prefix=action
         )
         found.extend(reversed([r for r in records if r.seq < top]))
         top = low + 1
-    return found[:limit]
+    return found[:limit], top if top > 1 and len(found) < limit else 0
 
 
 @requires(*CONSOLE_ROLES, login_redirect=True)
@@ -253,16 +266,18 @@ async def audit_list(request: Request) -> Response:
     actor, action = q.get("actor", "").strip()[:200], q.get("action", "").strip()[:200]
     before = q.get("before", "")
     store = _store(request)
-    records = await store.run(
+    records, resume = await store.run(
         audit_page,
         store.store,
-        int(before) if before.isdigit() else None,
+        int(before) if before.isascii() and before.isdigit() else None,
         actor or None,
         action or None,
         AUDIT_PAGE + 1,
     )
-    older = ""
     if len(records) > AUDIT_PAGE:
         records = records[:AUDIT_PAGE]
-        older = query_url("/audit", {"actor": actor, "action": action, "before": records[-1].seq})
+        resume = records[-1].seq
+    older = ""
+    if resume:
+        older = query_url("/audit", {"actor": actor, "action": action, "before": resume})
     return page(request, "audit.html", records=records, actor=actor, action=action, older=older)

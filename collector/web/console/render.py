@@ -43,10 +43,20 @@ class ConsoleContext:
     clock_ns: Callable[[], int] = field(default=lambda: 0)
 
 
+# Times are shown in Asia/Ho_Chi_Minh (dossiers.clock.to_local), which has kept +07:00 without
+# daylight saving since 1975; each time says so, as an SOC reading it may work in UTC.
+LOCAL_ZONE = "UTC+7"
+
+
 def local_time(ns: int) -> str:
     if not ns:
         return "—"
-    return to_local(dt.datetime.fromtimestamp(ns / 1e9, dt.UTC)).strftime("%Y-%m-%d %H:%M:%S")
+    local = to_local(dt.datetime.fromtimestamp(ns / 1e9, dt.UTC))
+    return f"{local:%Y-%m-%d %H:%M:%S} ({LOCAL_ZONE})"
+
+
+def local_minute(t: dt.datetime | None) -> str:
+    return f"{to_local(t):%Y-%m-%d %H:%M} ({LOCAL_ZONE})" if t else "—"
 
 
 def _env() -> Environment:
@@ -57,7 +67,7 @@ def _env() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["time"] = local_time
-    env.filters["dtime"] = lambda t: to_local(t).strftime("%Y-%m-%d %H:%M") if t else "—"
+    env.filters["dtime"] = local_minute
     return env
 
 

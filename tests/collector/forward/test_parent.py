@@ -242,3 +242,38 @@ async def test_untrusted_parent_is_a_failure(parent: Parent, tmp_path: Path) -> 
         await destination.close()
     assert failure.value.permanent is False
     assert await parent.store.run(parent.stored) == []
+
+
+async def test_an_alert_id_taken_by_another_child_is_not_acknowledged(
+    parent: Parent, tmp_path: Path
+) -> None:
+    first = build(
+        "ministry",
+        parent.child_settings(tmp_path, "lang-son"),
+        state_dir=tmp_path,
+        collector="lang-son",
+    )
+    second = build(
+        "ministry",
+        parent.child_settings(tmp_path, "cao-bang"),
+        state_dir=tmp_path,
+        collector="cao-bang",
+    )
+    try:
+        assert await first.send([item("alert", "a1", alert=known_alert(id="a1", origin=""))]) == {
+            "a1"
+        }
+        # The same id from another collector is not that alert: refused, counted, kept there.
+        clash = item("alert", "a1", alert=known_alert(id="a1", origin="", summary="other"))
+        assert await second.send([clash]) == set()
+        # A plain retry by the first child is still a duplicate, acknowledged.
+        assert await first.send([item("alert", "a1", alert=known_alert(id="a1", origin=""))]) == {
+            "a1"
+        }
+    finally:
+        await first.close()
+        await second.close()
+    assert parent.errors("alert_id_conflict") == 1
+    (stored,) = await parent.store.run(parent.stored)
+    assert stored.origin == "lang-son"
+    assert stored.summary != "other"

@@ -75,6 +75,11 @@ class Console:
 
 @pytest.fixture
 def console(tmp_path: Path) -> Iterator[Console]:
+    yield from make_console(tmp_path)
+
+
+def make_console(tmp_path: Path) -> Iterator[Console]:
+    """The app on a SQLite store with a user per console role and soc, and 61 alerts."""
     store = SqliteStore(tmp_path / "c.db")
     store.migrate()
     digest = hash_password(PASSWORD)
