@@ -185,6 +185,7 @@ def test_a_stream_ends_when_its_caller_loses_access(console: Console) -> None:
 
 def test_a_disabled_users_open_stream_gets_no_more_alerts(console: Console) -> None:
     hub = console.hub
+    ended = threading.Event()
 
     def disable_then_publish(client: TestClient) -> None:
         while not hub.clients:
@@ -192,14 +193,17 @@ def test_a_disabled_users_open_stream_gets_no_more_alerts(console: Console) -> N
         console.store.disable_user("u-operator", T0 + 1)
         client.portal.call(lambda: hub.publish([stored(5)]))  # type: ignore[union-attr]
         # Only so that a stream that does not end by itself cannot hang the test.
-        time.sleep(2)
-        client.portal.call(hub.close)  # type: ignore[union-attr]
+        if not ended.wait(2):
+            client.portal.call(hub.close)  # type: ignore[union-attr]
 
     with console.client("operator", "en") as client:
-        threading.Thread(target=disable_then_publish, args=(client,), daemon=True).start()
+        helper = threading.Thread(target=disable_then_publish, args=(client,), daemon=True)
+        helper.start()
         with client.stream("GET", "/alerts/stream") as answer:
             assert answer.status_code == 200
             body = "".join(answer.iter_text())
+        ended.set()
+        helper.join(timeout=5)
     assert "al-005" not in body
     assert hub.clients == 0
 
