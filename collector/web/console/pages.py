@@ -58,6 +58,8 @@ async def root(request: Request) -> Response:
 
 # ---- incidents
 
+INCIDENTS_PER_PAGE = 50
+
 
 @dataclass(frozen=True)
 class IncidentView:
@@ -83,8 +85,22 @@ def _view(request: Request, incident: Incident) -> IncidentView:
 async def incident_list(request: Request) -> Response:
     store = _store(request)
     incidents = await store.run(store.store.list_incidents)
-    views = [_view(request, i) for i in reversed(incidents)]
-    return page(request, "incidents.html", views=views, regime=console(request).regime)
+    text = request.query_params.get("page", "1")
+    number = int(text) if text.isascii() and text.isdigit() and len(text) < 7 else 1
+    pages = max(1, -(-len(incidents) // INCIDENTS_PER_PAGE))
+    number = min(max(number, 1), pages)
+    # Newest first, one page of them: the deadlines are worked out only for those shown.
+    end = len(incidents) - (number - 1) * INCIDENTS_PER_PAGE
+    shown = incidents[max(0, end - INCIDENTS_PER_PAGE) : end]
+    views = [_view(request, i) for i in reversed(shown)]
+    return page(
+        request,
+        "incidents.html",
+        views=views,
+        regime=console(request).regime,
+        newest="/incidents" if number > 1 else "",
+        older=f"/incidents?page={number + 1}" if number < pages else "",
+    )
 
 
 @requires(*CONSOLE_ROLES, login_redirect=True)

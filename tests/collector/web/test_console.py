@@ -326,3 +326,23 @@ def test_stream_endpoint_sends_matching_alerts(console: Console) -> None:
     assert "al-003" not in body
     assert '"severity_name": "high"' in body
     assert hub.clients == 0
+
+
+def test_incidents_are_paged_newest_first(console: Console) -> None:
+    from collector.dossiers.incidents import incident_from_alert
+
+    for n in range(1, 121):
+        alert = make_alert(200 + n, incident_id=f"INC-{n:03d}", first_seen_ns=T0 + n * 10**9)
+        console.store.create_incident(incident_from_alert(alert), at_ns=T0)
+    client = console.client("operator", "en")
+    seen: list[str] = []
+    url = "/incidents"
+    while url:
+        page = client.get(url).text
+        seen += re.findall(r'<a href="/incidents/(INC-\d+)">', page)
+        older = re.search(r'href="(/incidents\?page=\d+)" rel="next"', page)
+        url = older.group(1) if older else ""
+    assert seen == [f"INC-{n:03d}" for n in range(120, 0, -1)]
+    # A page past the end, or garbage, shows a real page instead of failing.
+    assert "INC-001" in client.get("/incidents?page=99").text
+    assert "INC-120" in client.get("/incidents?page=²").text
