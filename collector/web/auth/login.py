@@ -24,6 +24,7 @@ from collector.web.auth.sessions import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
     LoginRateLimiter,
+    session_hash,
 )
 from collector.web.auth.users import ROLES
 
@@ -134,6 +135,13 @@ async def login_submit(request: Request) -> Response:
 @requires(*ROLES)
 async def logout(request: Request) -> Response:
     auth: WebAuth = request.app.state.auth
+    # The cookie is deleted in this browser; the session itself is ended on the server too, so
+    # a copy of the cookie (another browser, a stolen one) stops working at once.
+    session = auth.signer.loads(request.cookies.get(SESSION_COOKIE, ""), auth.clock())
+    if session is not None:
+        await auth.store.run(
+            auth.store.store.end_session, session_hash(session), session.expires_ns, auth.clock()
+        )
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(
         SESSION_COOKIE, path="/", secure=auth.secure_cookies, httponly=True, samesite="strict"

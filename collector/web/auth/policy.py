@@ -31,6 +31,7 @@ from collector.web.auth.sessions import (
     SESSION_COOKIE,
     Clock,
     SessionSigner,
+    session_hash,
 )
 from collector.web.auth.tokens import parse_api_token, secret_matches
 from collector.web.auth.users import ApiToken, AuthError, Role, User
@@ -136,7 +137,16 @@ class WebAuth:
         session = self.signer.loads(cookie, self.clock())
         if session is None:
             return None
-        user = await self.store.run(self.store.store.get_user, session.username)
+        store = self.store.store
+
+        def lookup() -> User | None:
+            return (
+                None
+                if store.session_ended(session_hash(session))
+                else store.get_user(session.username)
+            )
+
+        user = await self.store.run(lookup)
         if user is None or not user_usable(user, self.clock()):
             return None
         return Principal(user.username, user.role, "session", frozenset(user.systems), session.csrf)

@@ -54,6 +54,12 @@ class Session:
     expires_ns: int
 
 
+def session_hash(session: Session) -> str:
+    """What identifies a session server-side (logout): the SHA-256 of its random CSRF token,
+    never the token itself."""
+    return hashlib.sha256(session.csrf.encode()).hexdigest()
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 

@@ -69,6 +69,12 @@ class AuthStore(Protocol):
         """Revoke a token; False when unknown or already revoked."""
         ...
 
+    def end_session(self, session_hash: str, expires_ns: int, now_ns: int) -> None:
+        """Refuse a session from now on (logout); forgets sessions past their expiry."""
+        ...
+
+    def session_ended(self, session_hash: str) -> bool: ...
+
 
 def _user(row: Sequence[Any]) -> User:
     name, role, created, display, systems, valid_until, disabled, pw = row
@@ -189,3 +195,17 @@ class AuthStoreMixin:
                     (now_ns, token_id),
                 )
             )
+
+    def end_session(self, session_hash: str, expires_ns: int, now_ns: int) -> None:
+        with self._sql_write("end_session") as sql:
+            sql("DELETE FROM ended_sessions WHERE expires_ns <= ?", (now_ns,))
+            if not sql.one("SELECT 1 FROM ended_sessions WHERE session_hash = ?", (session_hash,)):
+                sql(
+                    "INSERT INTO ended_sessions (session_hash, expires_ns) VALUES (?, ?)",
+                    (session_hash, expires_ns),
+                )
+
+    def session_ended(self, session_hash: str) -> bool:
+        with self._sql_read("session_ended") as sql:
+            row = sql.one("SELECT 1 FROM ended_sessions WHERE session_hash = ?", (session_hash,))
+        return row is not None

@@ -92,3 +92,16 @@ def test_a_taken_token_id_is_refused(auth_store: Store) -> None:
     auth_store.create_api_token(record)
     with pytest.raises(AuthError):
         auth_store.create_api_token(ApiToken(record.token_id, "other", "admin", T0, T0 + DAY))
+
+
+def test_ended_sessions_are_kept_until_they_would_have_expired(auth_store: Store) -> None:
+    a, b = "a" * 64, "b" * 64
+    assert not auth_store.session_ended(a)
+    auth_store.end_session(a, expires_ns=2_000, now_ns=1_000)
+    auth_store.end_session(a, expires_ns=2_000, now_ns=1_001)  # a second logout: no error
+    assert auth_store.session_ended(a)
+    assert not auth_store.session_ended(b)
+    # Ending another session after a's expiry forgets a: its cookie has expired anyway.
+    auth_store.end_session(b, expires_ns=9_000, now_ns=2_000)
+    assert not auth_store.session_ended(a)
+    assert auth_store.session_ended(b)

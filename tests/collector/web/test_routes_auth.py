@@ -265,6 +265,29 @@ def test_disabled_user_loses_its_session(setup: Setup) -> None:
     assert client.get("/metrics").status_code == 401
 
 
+def test_logout_ends_the_session_for_every_copy_of_its_cookie(setup: Setup) -> None:
+    from collector.web.auth.sessions import SESSION_COOKIE
+
+    client = setup.client()
+    assert login(client, "u-soc") == 303
+    copied = client.cookies[SESSION_COOKIE]
+    page = client.get("/metrics")
+    assert page.status_code == 200
+    csrf = setup.app.state.auth.signer.loads(copied, setup.now[0]).csrf
+    assert client.post("/logout", headers={"x-csrf-token": csrf}).status_code == 303
+    # Another browser holding the same cookie (a copy, a stolen one) is refused from now on.
+    other = setup.client()
+    other.cookies.set(SESSION_COOKIE, copied)
+    assert other.get("/metrics").status_code == 401
+    # A new login works, and ended sessions are forgotten once they would have expired.
+    assert login(other, "u-soc") == 303
+    assert other.get("/metrics").status_code == 200
+    setup.now[0] += 10 * 24 * HOUR
+    setup.store.end_session("0" * 64, setup.now[0] + HOUR, setup.now[0])
+    with setup.store._sql_read("test") as sql:
+        assert sql.one("SELECT COUNT(*) FROM ended_sessions") == (1,)
+
+
 def test_metrics_accepts_basic_auth_with_a_token_as_password(setup: Setup) -> None:
     client = setup.client()
     answer = client.get("/metrics")
