@@ -22,10 +22,17 @@ class CompiledRule:
     `categories` holds the lower-case `event.category` values an event must have for the
     predicate to be able to match, or None when the rule does not constrain the category; the
     engine uses it to index rules so an event only meets the rules of its category.
+    `fields` holds every field path the predicate reads: the engine computes only those (see
+    `canhgac.fields.fields_reader`), so a path missing here would make the rule miss events.
     """
 
     predicate: Predicate
     categories: frozenset[str] | None
+    fields: frozenset[str] = frozenset()
+    # With exactly one category: the predicate for events known to be of that category (the
+    # rule's tests of `event.category` folded to True) and the fields that one reads.
+    in_category: Predicate | None = None
+    in_category_fields: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)

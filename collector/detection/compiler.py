@@ -27,7 +27,7 @@ from sigma.conditions import (
 from sigma.exceptions import SigmaError
 from sigma.modifiers import reverse_modifier_mapping
 from sigma.rule import SigmaDetection, SigmaRule
-from sigma.types import SigmaExists, SigmaFieldReference, SigmaNull, SigmaString
+from sigma.types import SigmaExists, SigmaFieldReference, SigmaNull, SigmaNumber, SigmaString
 
 from canhgac import fields
 from canhgac.errors import RuleError
@@ -35,6 +35,8 @@ from collector.detection.base import CompiledRule, Predicate, rule_error
 from collector.detection.matchers import (
     TextTest,
     ValueMatcher,
+    affix,
+    number,
     plain_literal,
     string_test,
     text,
@@ -90,14 +92,23 @@ def compile_rule(
             raise RuleError("the detection is empty")
         compiler = _TreeCompiler(is_known_field)
         predicate = _any([compiler.node(tree) for tree in trees])
+        used = frozenset(compiler.used)
     except RuleError as exc:
         if exc.location is not None:
             raise
         raise rule_error(exc.message, rule) from exc
     categories = [_categories(tree) for tree in trees]
     if any(c is None for c in categories):
-        return CompiledRule(predicate, None)
-    return CompiledRule(predicate, frozenset().union(*(c for c in categories if c is not None)))
+        return CompiledRule(predicate, None, used)
+    required = frozenset[str]().union(*(c for c in categories if c is not None))
+    if len(required) != 1:
+        return CompiledRule(predicate, required, used)
+    # The engine runs such a rule only on events of its one category, where the rule's own
+    # `event.category` tests are always true: a second predicate without them.
+    (category,) = required
+    in_category = _TreeCompiler(is_known_field, known_category=category)
+    specialised = _any([in_category.node(tree) for tree in trees])
+    return CompiledRule(predicate, required, used, specialised, frozenset(in_category.used))
 
 
 def _check_modifiers(detections: Iterable[SigmaDetection]) -> None:
@@ -114,21 +125,32 @@ def _check_modifiers(detections: Iterable[SigmaDetection]) -> None:
 
 
 class _TreeCompiler:
-    """Turns condition-tree nodes into predicates; holds the field-name check."""
+    """Turns condition-tree nodes into predicates; holds the field-name check and records
+    every field a predicate reads (`used`: the fields the engine must compute for the rule)."""
 
-    def __init__(self, is_known_field: Callable[[str], bool]) -> None:
+    def __init__(
+        self, is_known_field: Callable[[str], bool], *, known_category: str | None = None
+    ) -> None:
         self._is_known_field = is_known_field
+        self._known_category = known_category  # the lower-cased event.category of every event
+        self.used: set[str] = set()
 
     def node(self, node: object) -> Predicate:
         if isinstance(node, ConditionAND):
             return _all([self.node(arg) for arg in _flatten(node, ConditionAND)])
         if isinstance(node, ConditionOR):
             args = _flatten(node, ConditionOR)
-            return self._membership(args) or _any([self.node(arg) for arg in args])
+            return self._membership(args) or _any(self._affixes(args))
         if isinstance(node, ConditionNOT):
             inner = self.node(node.args[0])
+            if inner is _always:
+                return _never
             return lambda f: not inner(f)
         if isinstance(node, ConditionFieldEqualsValueExpression):
+            if self._known_category is not None and node.field == CATEGORY_FIELD:
+                literal = plain_literal(node.value)
+                if literal is not None and literal.lower() == self._known_category:
+                    return _always
             return self._leaf(node.field, node.value)
         if isinstance(node, ConditionValueExpression):
             raise RuleError("keyword search was not mapped to fields (apply the canhgac pipeline)")
@@ -137,6 +159,7 @@ class _TreeCompiler:
     def _field(self, name: str) -> str:
         if not self._is_known_field(name):
             raise RuleError(f"unknown field '{name}' (not in the canhgac field vocabulary)")
+        self.used.add(name)
         return name
 
     def _leaf(self, name: str, value: object) -> Predicate:
@@ -157,6 +180,11 @@ class _TreeCompiler:
         """A list of plain values on one field (the common `field: [a, b, c]`) as a set lookup."""
         if len(args) < 3:
             return None
+        if all(
+            isinstance(arg, ConditionFieldEqualsValueExpression) and type(arg.value) is SigmaNumber
+            for arg in args
+        ):
+            return self._number_membership(args)
         names = set()
         literals = set()
         for arg in args:
@@ -171,6 +199,49 @@ class _TreeCompiler:
             return None
         key = self._field(names.pop())
         return _on_text(key, True, frozenset(literals).__contains__)
+
+    def _affixes(self, args: Sequence[object]) -> list[Predicate]:
+        """The OR's parts, with `field|startswith: [a, b, ...]` (or endswith) on one field as one
+        str.startswith(tuple) call instead of one closure per value."""
+        groups: dict[tuple[str, str], list[str]] = {}
+        rest: list[object] = []
+        for arg in args:
+            shape = (
+                affix(arg.value) if isinstance(arg, ConditionFieldEqualsValueExpression) else None
+            )
+            if shape is None or not isinstance(arg, ConditionFieldEqualsValueExpression):
+                rest.append(arg)
+            else:
+                groups.setdefault((arg.field, shape[0]), []).append(shape[1])
+        predicates = [self.node(arg) for arg in rest]
+        for (name, kind), texts in groups.items():
+            predicates.append(_on_text(self._field(name), True, _affix_test(kind, tuple(texts))))
+        return predicates
+
+    def _number_membership(self, args: Sequence[object]) -> Predicate | None:
+        # `destination.port: [4444, 1337, ...]`: one set lookup instead of a matcher per port,
+        # with number_matcher's equality (a numeric string matches, a bool never does).
+        names = {arg.field for arg in args if isinstance(arg, ConditionFieldEqualsValueExpression)}
+        if len(names) != 1:
+            return None
+        key = self._field(names.pop())
+        numbers = frozenset(
+            arg.value.number
+            for arg in args
+            if isinstance(arg, ConditionFieldEqualsValueExpression)
+            and isinstance(arg.value, SigmaNumber)
+        )
+
+        def member(v: Any) -> bool:
+            return number(v) in numbers
+
+        return _on_field(key, member)
+
+
+def _affix_test(kind: str, affixes: tuple[str, ...]) -> TextTest:
+    if kind == "prefix":
+        return lambda s: s.startswith(affixes)
+    return lambda s: s.endswith(affixes)
 
 
 def _flatten(node: ConditionItem, kind: type[ConditionAND] | type[ConditionOR]) -> list[object]:
@@ -242,7 +313,18 @@ def _field_reference(key: str, other: str, ref: SigmaFieldReference) -> Predicat
     return predicate
 
 
+def _always(f: Mapping[str, Any]) -> bool:
+    return True
+
+
+def _never(f: Mapping[str, Any]) -> bool:
+    return False
+
+
 def _all(predicates: list[Predicate]) -> Predicate:
+    predicates = [p for p in predicates if p is not _always]
+    if not predicates:
+        return _always
     if len(predicates) == 1:
         return predicates[0]
     if len(predicates) == 2:
@@ -261,6 +343,11 @@ def _all(predicates: list[Predicate]) -> Predicate:
 
 
 def _any(predicates: list[Predicate]) -> Predicate:
+    if _always in predicates:
+        return _always
+    predicates = [p for p in predicates if p is not _never]
+    if not predicates:
+        return _never
     if len(predicates) == 1:
         return predicates[0]
     if len(predicates) == 2:

@@ -13,7 +13,7 @@ from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
 
 from canhgac.errors import RuleError
-from canhgac.fields import event_fields
+from canhgac.fields import FieldsReader, event_fields, fields_reader
 from canhgac.v1 import alert_pb2, events_pb2
 from collector.detection.alerts import AlertTemplate
 from collector.detection.base import LoadResult, Predicate, RuleLoadError
@@ -53,6 +53,7 @@ class _BaseRule:
     template: AlertTemplate
     predicate: Predicate
     categories: frozenset[str] | None
+    fields: frozenset[str]  # the paths the predicate reads
     alerts: bool  # alert per matching event (not only feeding correlations)
     # Field values one of which every matching event has (index.py); None: evaluate always.
     anchors: Anchors | None = None
@@ -66,9 +67,17 @@ class DetectionEngine:
     `load()` reads rule files and directories, compiles every rule and replaces the active set
     (correlation state starts empty); a rule that cannot be read, parsed, mapped or compiled is
     reported in the LoadResult and skipped, never fatal. `export_state()`/`import_state()` carry
-    the correlation windows across a restart. `process()` computes each event's
-    fields once, evaluates only the base rules indexed under the event's `event.category` (plus
-    those without a category constraint), feeds correlations and builds the alerts.
+    the correlation windows across a restart. `process()` evaluates only the base rules indexed
+    under the event's `event.category` (plus those without a category constraint), feeds
+    correlations and builds the alerts.
+
+    Fields: most of an event's fifty-odd paths are read by no rule, and computing them was the
+    largest single cost per event, so each category bucket computes only the paths its rules'
+    predicates and the correlations they feed read (`fields_reader`, `fields_read()`); an event
+    that raises an alert gets all of its fields then, for the alert's summary.
+    `full_fields=True` computes every path up front and runs the rules' plain predicates (not
+    those specialised to their one category, see CompiledRule): the reference the fast engine
+    is tested against.
 
     A base rule alerts on every matching event unless a correlation references it; then it only
     feeds the correlation (unless that correlation says `generate: true`). Not thread-safe: one
@@ -80,11 +89,13 @@ class DetectionEngine:
         *,
         clock_ns: Callable[[], int] = time.time_ns,
         max_groups: int = DEFAULT_MAX_GROUPS,
+        full_fields: bool = False,
     ) -> None:
         self._clock_ns = clock_ns
         self._max_groups = max_groups
-        self._by_category: dict[str, RuleIndex[_BaseRule]] = {}
-        self._uncategorised: RuleIndex[_BaseRule] = RuleIndex((), _anchors_of)
+        self._full_fields = full_fields
+        self._by_category: dict[str, _Bucket] = {}
+        self._uncategorised = self._bucket(())
         self._correlations: tuple[_Correlation, ...] = ()
         self._closing: tuple[_Correlation, ...] = ()
         self._rule_count = 0  # need advance() on every event
@@ -96,9 +107,10 @@ class DetectionEngine:
         *,
         clock_ns: Callable[[], int] = time.time_ns,
         max_groups: int = DEFAULT_MAX_GROUPS,
+        full_fields: bool = False,
     ) -> tuple[DetectionEngine, LoadResult]:
         """A new engine with the rules under `paths` loaded, and what loading found."""
-        engine = cls(clock_ns=clock_ns, max_groups=max_groups)
+        engine = cls(clock_ns=clock_ns, max_groups=max_groups, full_fields=full_fields)
         return engine, engine.load(paths)
 
     @property
@@ -182,8 +194,18 @@ class DetectionEngine:
                 errors.append(RuleLoadError(str(path), rule_id(rule), _reason(exc)))
                 continue
             alerts = not (names & referenced) or bool(names & generating)
+            # A rule with one category is indexed under it alone: its events are of that category.
+            predicate, used = program.predicate, program.fields
+            if program.in_category is not None and not self._full_fields:
+                predicate = program.in_category
+                used = program.in_category_fields or frozenset()
             compiled[id(rule)] = _BaseRule(
-                template, program.predicate, program.categories, alerts, _rule_anchors(rule)
+                template,
+                predicate,
+                program.categories,
+                used,
+                alerts,
+                _rule_anchors(rule),
             )
 
         feeds: dict[int, list[tuple[_Correlation, str]]] = {}
@@ -244,42 +266,76 @@ class DetectionEngine:
         # Each bucket already holds the category-free rules, so process() does one lookup;
         # within a bucket, an event meets only the rules its field values can match.
         self._by_category = {
-            c: RuleIndex((*rs, *uncategorised), _anchors_of) for c, rs in by_category.items()
+            c: self._bucket((*rs, *uncategorised)) for c, rs in by_category.items()
         }
-        self._uncategorised = RuleIndex(uncategorised, _anchors_of)
+        self._uncategorised = self._bucket(uncategorised)
+
+    def _bucket(self, rules: Sequence[_BaseRule]) -> _Bucket:
+        index = RuleIndex(rules, _anchors_of)
+        if self._full_fields:
+            return _Bucket(index, event_fields)
+        # Read up front even for events that feed no correlation: a second, later read of the
+        # message for those that do cost more than it saved (callgrind, bench/detection.py).
+        wanted: set[str] = set()
+        for rule in rules:
+            wanted |= rule.fields
+            wanted.update(a.field for a in rule.anchors or ())
+            for corr, _ in rule.feeds:
+                wanted |= corr.state.fields_read()
+        return _Bucket(index, fields_reader(wanted))
 
     def process(self, events: Sequence[events_pb2.Event]) -> list[alert_pb2.Alert]:
         """Evaluate every rule that can match each event, in order; return the alerts raised."""
         alerts: list[alert_pb2.Alert] = []
         by_category, uncategorised = self._by_category, self._uncategorised
+        closing, clock_ns, full_fields = self._closing, self._clock_ns, self._full_fields
         now: int | None = None
         for ev in events:
-            if self._closing:
-                for corr in self._closing:
+            if closing:
+                for corr in closing:
                     for hit in corr.state.advance(ev.agent_id, ev.time_ns):
-                        now = now or self._clock_ns()
+                        now = now or clock_ns()
                         alerts.append(corr.template.window_alert(hit, corr.timespan_s, now))
-            index = by_category.get(ev.category.lower(), uncategorised)
-            if not len(index):
+            bucket = by_category.get(ev.category.lower(), uncategorised)
+            if not bucket.size:
                 continue
-            fields = event_fields(ev)
-            rules = index.candidates(fields)
-            # Each correlation gets the event once, with every referenced rule it matched:
-            # counting kinds count it once, temporal kinds record it for each of those rules.
-            fed: dict[_Correlation, list[str]] = {}
-            for rule in rules:
+            fields = bucket.read(ev)
+            # An alert's summary may name any field: all of them, computed at the first alert.
+            full: Mapping[str, Any] | None = fields if full_fields else None
+            fed: dict[_Correlation, list[str]] | None = None
+            for rule in bucket.index.candidates(fields):
                 if not rule.predicate(fields):
                     continue
                 if rule.alerts:
-                    now = now or self._clock_ns()
-                    alerts.append(rule.template.event_alert(ev, fields, now))
-                for corr, ref in rule.feeds:
-                    fed.setdefault(corr, []).append(ref)
-            for corr, refs in fed.items():
-                for hit in corr.state.feed(ev.time_ns, fields, refs):
-                    now = now or self._clock_ns()
-                    alerts.append(corr.template.window_alert(hit, corr.timespan_s, now))
+                    if full is None:
+                        full = event_fields(ev)
+                    now = now or clock_ns()
+                    alerts.append(rule.template.event_alert(ev, full, now))
+                if rule.feeds:
+                    if fed is None:
+                        fed = {}
+                    for corr, ref in rule.feeds:
+                        fed.setdefault(corr, []).append(ref)
+            # Each correlation gets the event once, with every referenced rule it matched:
+            # counting kinds count it once, temporal kinds record it for each of those rules.
+            if fed is not None:
+                for corr, refs in fed.items():
+                    for hit in corr.state.feed(ev.time_ns, fields, refs):
+                        now = now or clock_ns()
+                        alerts.append(corr.template.window_alert(hit, corr.timespan_s, now))
         return alerts
+
+
+@dataclass(frozen=True)
+class _Bucket:
+    """The rules of one category: their index, and the reader of the fields they use."""
+
+    index: RuleIndex[_BaseRule]
+    read: FieldsReader  # the paths the rules' predicates and the correlations they feed read
+    size: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "size", len(self.index))
 
 
 def _anchors_of(rule: _BaseRule) -> Anchors | None:

@@ -45,8 +45,11 @@ _WEAK_FIELDS: Final = frozenset({"event.category", "event.type", "event.outcome"
 _LONG_TEXT_FIELDS: Final = frozenset(
     {"process.command_line", "process.parent.command_line", "event.original", "process.args"}
 )
-# A substring shorter than this matches too much to be worth an automaton hit.
+# A substring shorter than this matches too much to be worth an automaton hit ...
 MIN_SUBSTRING: Final = 3
+# ... unless a regular expression has nothing longer: `\b(nc|ncat)\b.*\s-e\s` still skips
+# most command lines on "nc", where without an anchor it would run on every event.
+MIN_REGEX_FALLBACK: Final = 2
 
 
 @dataclass(frozen=True)
@@ -114,23 +117,28 @@ def required_literals(pattern: str) -> frozenset[str] | None:
     sequence is required; a group or a repeat of at least one is required when its content is;
     an alternation gives the union of each alternative's best choice (None if one alternative
     has none). Of the required options the most selective (the longest shortest literal) wins.
+    Literals are at least MIN_SUBSTRING long, or MIN_REGEX_FALLBACK when there is no longer.
     """
     try:
         parsed = sre_parse.parse(pattern)
     except (re.error, RecursionError, OverflowError):
         return None
     try:
-        return _best(_sequence_options(list(parsed)))
+        for minimum in (MIN_SUBSTRING, MIN_REGEX_FALLBACK):
+            found = _best(_sequence_options(list(parsed), minimum))
+            if found is not None:
+                return found
     except RecursionError:
         return None
+    return None
 
 
-def _sequence_options(items: list[Any]) -> list[frozenset[str]]:
+def _sequence_options(items: list[Any], minimum: int) -> list[frozenset[str]]:
     options: list[frozenset[str]] = []
     run: list[str] = []
 
     def close_run() -> None:
-        if len(run) >= MIN_SUBSTRING:
+        if len(run) >= minimum:
             options.append(frozenset({"".join(run).lower()}))
         run.clear()
 
@@ -138,15 +146,22 @@ def _sequence_options(items: list[Any]) -> list[frozenset[str]]:
         if op is sre_constants.LITERAL:
             run.append(chr(arg))
             continue
+        if op is sre_constants.BRANCH and run:
+            # The parser moves a prefix common to all alternatives out in front of them
+            # (`nc|ncat` is `n(?:c|cat)`): the prefix and each alternative's leading text.
+            prefix = "".join(run)
+            joined = {prefix + _leading_text(list(alt)) for alt in arg[1]}
+            if min(len(x) for x in joined) >= minimum:
+                options.append(frozenset(x.lower() for x in joined))
         close_run()
         if op is sre_constants.SUBPATTERN:
-            options.extend(_sequence_options(list(arg[-1])))
+            options.extend(_sequence_options(list(arg[-1]), minimum))
         elif op in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT) and arg[0] >= 1:
-            options.extend(_sequence_options(list(arg[2])))
+            options.extend(_sequence_options(list(arg[2]), minimum))
         elif op is sre_constants.BRANCH:
             union: set[str] = set()
             for alternative in arg[1]:
-                best = _best(_sequence_options(list(alternative)))
+                best = _best(_sequence_options(list(alternative), minimum))
                 if best is None:
                     break
                 union |= best
@@ -156,19 +171,30 @@ def _sequence_options(items: list[Any]) -> list[frozenset[str]]:
     return options
 
 
+def _leading_text(items: list[Any]) -> str:
+    chars: list[str] = []
+    for op, arg in items:
+        if op is not sre_constants.LITERAL:
+            break
+        chars.append(chr(arg))
+    return "".join(chars)
+
+
 def _best(options: list[frozenset[str]]) -> frozenset[str] | None:
     if not options:
         return None
     return max(options, key=lambda o: (min(len(x) for x in o), -len(o)))
 
 
-def _cost(option: Anchors) -> tuple[int, int, int, int]:
-    """Lower is more selective: strong fields first, then short-valued fields (a program's path
-    says more than a substring of a long command line), fewer anchors, longer literals."""
+def _cost(option: Anchors) -> tuple[int, int, int, int, int]:
+    """Lower is more selective: strong fields first, then no fallback-short substrings, then
+    short-valued fields (a program's path says more than a substring of a long command line),
+    fewer anchors, longer literals."""
     weak = sum(a.field in _WEAK_FIELDS for a in option)
+    short = sum(not a.exact and len(a.literal) < MIN_SUBSTRING for a in option)
     long_text = sum(a.field in _LONG_TEXT_FIELDS and not a.exact for a in option)
     shortest = min((len(a.literal) for a in option), default=0)
-    return (weak, long_text, len(option), -shortest)
+    return (weak, short, long_text, len(option), -shortest)
 
 
 class RuleIndex(Generic[T]):

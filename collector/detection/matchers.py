@@ -61,6 +61,22 @@ def plain_literal(value: Any) -> str | None:
     return None
 
 
+def affix(value: Any) -> tuple[str, str] | None:
+    """("prefix", text) for a case-insensitive `text*`, ("suffix", text) for `*text` (text
+    lower-cased, without other wildcards), else None: the shapes an OR can test in one call."""
+    if type(value) is not SigmaString:
+        return None
+    parts = value.s
+    if len(parts) != 2:
+        return None
+    first, second = parts
+    if isinstance(first, str) and second is SpecialChars.WILDCARD_MULTI:
+        return ("prefix", first.lower())
+    if first is SpecialChars.WILDCARD_MULTI and isinstance(second, str):
+        return ("suffix", second.lower())
+    return None
+
+
 # A test on a field's text, already lower-cased when the match is case-insensitive.
 TextTest = Callable[[str], bool]
 

@@ -5,9 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from canhgac import fields
-from canhgac.fields import FIELD_PATHS, PAYLOAD_PATHS, event_fields, is_known_field
+from canhgac.fields import (
+    FIELD_PATHS,
+    PAYLOAD_PATHS,
+    event_fields,
+    fields_reader,
+    is_known_field,
+)
 from canhgac.v1 import events_pb2 as pb
 
 T = 1_700_000_000_123_456_789
@@ -587,3 +595,64 @@ def test_a_new_account_with_id_zero_has_user_id_zero_but_a_login_has_none() -> N
         auth=pb.AuthEvent(user="x"),
     )
     assert "user.id" not in event_fields(failed)
+
+
+# --- fields_reader: only the wanted paths, with event_fields' values ---------------------------
+
+
+def _reader_events() -> list[pb.Event]:
+    """The full events, plus the variants where a derived value depends on other fields."""
+    events = _full_events()
+    events.append(header(category="process", labels={"k": "v"}, process=pb.ProcessEvent(
+        executable="/usr/bin/curl", parent_executable="/bin/sh", command_line="curl x",
+        args=["curl", "", "x"],
+    )))  # fmt: skip
+    events.append(header(type="end", outcome=pb.OUTCOME_SUCCESS, process=pb.ProcessEvent(pid=2)))
+    events.append(header(type="end", outcome=pb.OUTCOME_UNKNOWN, process=pb.ProcessEvent(pid=3)))
+    events.append(header(process=pb.ProcessEvent(executable="/usr/bin/")))
+    events.append(header(process=pb.ProcessEvent(user="root")))
+    for action, payload in (
+        ("user_created", pb.AuthEvent(user="toor", uid=0)),
+        ("group_created", pb.AuthEvent(group="wheel2", gid=0)),
+    ):
+        events.append(header(action=action, outcome=pb.OUTCOME_SUCCESS, auth=payload))
+    events.append(header(file=pb.FileEvent(path="/x", sha256_old="a", owner="root")))
+    events.append(header(outcome=pb.OUTCOME_FAILURE))
+    return events
+
+
+WANTABLE = sorted(FIELD_PATHS | {"labels.k", "labels.other"})
+
+
+@pytest.mark.parametrize("path", WANTABLE)
+def test_a_reader_of_one_path_gives_event_fields_value_for_it(path: str) -> None:
+    read = fields_reader({path})
+    for ev in _reader_events():
+        full = event_fields(ev)
+        narrow = read(ev)
+        assert narrow.get(path) == full.get(path), (path, ev)
+        # Whatever else it computed has the same value as in the full fields.
+        assert {k: full.get(k) for k in narrow} == narrow
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sets(st.sampled_from(WANTABLE), max_size=12))
+def test_a_reader_of_any_paths_agrees_with_event_fields(wanted: set[str]) -> None:
+    read = fields_reader(wanted)
+    for ev in _reader_events():
+        full = event_fields(ev)
+        narrow = read(ev)
+        assert {k: v for k, v in full.items() if k in wanted} == {
+            k: v for k, v in narrow.items() if k in wanted
+        }
+        assert {k: full.get(k) for k in narrow} == narrow
+
+
+def test_a_reader_of_every_path_is_event_fields() -> None:
+    read = fields_reader(WANTABLE)
+    for ev in _reader_events():
+        assert read(ev) == event_fields(ev)
+
+
+def test_a_reader_of_nothing_reads_nothing() -> None:
+    assert fields_reader(())(_reader_events()[0]) == {}

@@ -134,6 +134,19 @@ class WindowCorrelation(ABC, Generic[G]):
     ) -> list[WindowHit]:
         """Take one matching event; return the hits it completes (usually none)."""
 
+    def fields_read(self) -> frozenset[str]:
+        """Every field path `feed` may read. The engine computes only the paths its rules and
+        correlations read, so a kind that reads another path must list it here."""
+        paths = {"agent.id", "event.id", "host.name"}
+        for name in self.group_by:
+            paths.update(self._paths_of(name))
+        return frozenset(paths)
+
+    def _paths_of(self, name: str) -> set[str]:
+        # What `_field_of(name, ...)` can return, for any rule key.
+        mapping = self.aliases.get(name)
+        return {name} if mapping is None else set(mapping.values())
+
     def advance(self, agent_id: str, time_ns: int) -> list[WindowHit]:
         """Note that `agent_id` has reached `time_ns`; return the hits of windows now over."""
         del agent_id, time_ns

@@ -99,6 +99,10 @@ class EventCountCorrelation(ClosingWindows[_Group]):
     def definition(self) -> dict[str, Any]:
         return {**super().definition(), "weight_field": self.weight_field}
 
+    def fields_read(self) -> frozenset[str]:
+        weight = () if self.weight_field is None else (self.weight_field,)
+        return super().fields_read().union(weight)
+
     def _weight(self, fields: Mapping[str, Any]) -> int:
         if self.weight_field is None:
             return 1

@@ -94,6 +94,9 @@ class ValueCountCorrelation(ClosingWindows[_Group]):
     def _count(self, group: _Group) -> int:
         return len(group.values)
 
+    def fields_read(self) -> frozenset[str]:
+        return super().fields_read() | self._paths_of(self.value_field)
+
     def definition(self) -> dict[str, Any]:
         return {**super().definition(), "field": self.value_field}
 

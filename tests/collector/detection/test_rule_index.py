@@ -110,10 +110,19 @@ def test_anchors_of_common_shapes() -> None:
         frozenset({Anchor("destination.port", "4444", True)}),
         frozenset({Anchor("user.name", "root", True)}),
     )
-    # Nothing but the category (which the category index already uses) narrows these down.
-    only_category = frozenset({Anchor("event.category", "process", True)})
+    # A regex with only two-character literals still anchors on one of them ...
     _, parsed = sigma_rule({"sel": {"CommandLine|re": "nc.*-e"}}, "sel")
-    assert anchors(parsed) == only_category
+    assert anchors(parsed) in (
+        frozenset({Anchor("process.command_line", "nc", False)}),
+        frozenset({Anchor("process.command_line", "-e", False)}),
+    )
+    # ... but a longer anchor elsewhere in an AND is preferred to it.
+    _, parsed = sigma_rule(
+        {"sel": {"CommandLine|re": "nc.*-e", "ParentCommandLine|contains": "cron"}}, "sel"
+    )
+    assert anchors(parsed) == frozenset({Anchor("process.parent.command_line", "cron", False)})
+    # Nothing but the category (which the category index already uses) narrows this down.
+    only_category = frozenset({Anchor("event.category", "process", True)})
     _, parsed = sigma_rule({"sel": {"CommandLine|contains": "ab"}}, "not sel")
     assert anchors(parsed) == only_category
 
@@ -171,5 +180,12 @@ def test_required_literals_of_typical_rule_expressions() -> None:
         {"tables", "xtables-nft-multi"}
     )
     assert required_literals(r"(?:abc)*x") is None  # the group may be absent
-    assert required_literals(r"nc\s+-e") is None  # nothing of three characters is required
+    # Only two-character literals: one of them, as a last resort.
+    assert required_literals(r"nc\s+-e") in (frozenset({"nc"}), frozenset({"-e"}))
+    assert required_literals(r"a.b") is None  # nothing of two characters either
+    # The parser factors a common prefix out of alternatives (`n(?:c|cat|etcat)`): rejoined.
+    assert required_literals(r"\b(nc|ncat|netcat|nc\.traditional)\b.*\s(-e|-c)\s") == frozenset(
+        {"nc", "ncat", "netcat", "nc.traditional"}
+    )
+    assert required_literals(r"(?:Xab|Xcd)") == frozenset({"xab", "xcd"})
     assert required_literals("[unbalanced") is None

@@ -360,3 +360,121 @@ def test_refusal_names_the_rule_file(tmp_path: Path) -> None:
         compile_detection({"sel": {"Nope": 1}, "condition": "sel"}, source=path)
     assert info.value.location == str(path)
     assert str(path) in str(info.value)
+
+
+# --- lists of numbers and the fields a rule reads ---------------------------------------------
+
+PORTS = {"destination.port": [4444, 1337, 31337, 6667]}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (4444, True),
+        ("31337", True),  # a numeric string compares as its number, as with one value
+        (4444.0, True),
+        (22, False),
+        ("4444x", False),
+        (True, False),  # a bool is not a number
+        ([22, 6667], True),  # a list matches when one element does
+        ([22, 80], False),
+    ],
+)
+def test_a_list_of_numbers_is_one_set_lookup_with_number_equality(
+    value: object, expected: bool
+) -> None:
+    assert matches({"sel": PORTS, "condition": "sel"}, {"destination.port": value}) is expected
+    single = [
+        matches(
+            {"sel": {"destination.port": port}, "condition": "sel"}, {"destination.port": value}
+        )
+        for port in PORTS["destination.port"]
+    ]
+    assert any(single) is expected  # the same answer as one matcher per number
+
+
+def test_a_missing_field_never_matches_a_list_of_numbers() -> None:
+    assert not matches({"sel": PORTS, "condition": "sel"}, {})
+
+
+def test_compiled_rules_list_every_field_their_predicate_reads() -> None:
+    compiled = compile_detection(
+        {
+            "sel": {"Image|endswith": "/nc", "CommandLine|re": "-e"},
+            "keep": {"DestinationPort": [1, 2, 3]},
+            "filter": {"ParentImage|startswith": "/usr/lib/", "User": None},
+            "condition": "sel and keep and not filter",
+        }
+    )
+    assert compiled.fields == {
+        "process.executable",
+        "process.command_line",
+        "destination.port",
+        "process.parent.executable",
+        "user.name",
+    }
+
+
+def test_a_rule_of_one_category_also_compiles_without_its_category_tests() -> None:
+    compiled = compile_detection(
+        {
+            "sel": {"event.category": "process", "Image|endswith": "/nc"},
+            "filter": {"event.category": "Process", "User": "backup"},
+            "condition": "sel and not filter",
+        }
+    )
+    assert compiled.categories == frozenset({"process"})
+    assert compiled.in_category is not None
+    assert compiled.in_category_fields == frozenset({"process.executable", "user.name"})
+    nc = {"process.executable": "/bin/nc"}
+    # For events of the category (which the engine guarantees) both predicates agree ...
+    for extra in ({}, {"user.name": "backup"}):
+        event = {**nc, **extra, "event.category": "PROCESS"}
+        assert compiled.in_category(event) == compiled.predicate(event)
+    assert compiled.in_category(nc)
+    assert not compiled.in_category({**nc, "user.name": "backup"})
+    # ... while the plain predicate still checks the category.
+    assert not compiled.predicate({**nc, "event.category": "file"})
+    assert not compiled.predicate(nc)
+
+
+def test_rules_of_several_categories_or_none_have_no_specialised_predicate() -> None:
+    either = compile_detection({"a": {"event.category": ["process", "file"]}, "condition": "a"})
+    assert either.in_category is None
+    free = compile_detection({"a": {"Image|endswith": "/nc"}, "condition": "a"})
+    assert free.categories is None
+    assert free.in_category is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("/etc/cron.d/job", True),
+        ("/ETC/CRON.DAILY/x", True),  # case-insensitive, as one value at a time
+        ("/var/spool/cron/root", True),
+        ("/etc/cron", False),
+        (["/tmp/a", "/etc/cron.d/b"], True),
+        ("/tmp/x.sh", True),  # the endswith list beside the startswith list
+        ("/tmp/x.SH", True),
+        ("/tmp/x.shx", False),
+        (42, False),
+    ],
+)
+def test_lists_of_prefixes_and_suffixes_match_as_their_values_one_by_one(
+    value: object, expected: bool
+) -> None:
+    prefixes = ["/etc/cron.d/", "/etc/cron.daily/", "/var/spool/cron/"]
+    detection = {
+        "a": {"file.path|startswith": prefixes},
+        "b": {"file.path|endswith": [".sh", ".py"]},
+        "c": {"file.path": "/etc/crontab"},
+        "condition": "a or b or c",
+    }
+    assert matches(detection, {"file.path": value}) is expected
+    one_by_one = [
+        *({"x": {"file.path|startswith": p}, "condition": "x"} for p in prefixes),
+        {"x": {"file.path|endswith": ".sh"}, "condition": "x"},
+        {"x": {"file.path|endswith": ".py"}, "condition": "x"},
+        {"x": {"file.path": "/etc/crontab"}, "condition": "x"},
+    ]
+    assert any(matches(d, {"file.path": value}) for d in one_by_one) is expected
