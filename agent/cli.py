@@ -26,8 +26,7 @@ def enrollment_problem(config: cfgmod.AgentConfig) -> str | None:
     The agent still runs: its sources fill the spool, and the shipper connects as soon as a
     current certificate is on disk (it never connects without one, unless insecure_dev).
     """
-    from agent.enroll.client import utcnow
-    from agent.enroll.identity import IdentityFiles
+    from agent.enroll.identity import IdentityFiles, utcnow
 
     if config.collector.insecure_dev:
         return None
@@ -46,8 +45,10 @@ def enrollment_problem(config: cfgmod.AgentConfig) -> str | None:
 
 
 def cmd_run(ns: argparse.Namespace) -> int:
+    from agent.memory import limit_malloc_arenas
     from agent.runtime import run_forever
 
+    limit_malloc_arenas()
     config = cfgmod.load(ns.config)
     setup_logging(config.logging.level, config.logging.format)
     problem = enrollment_problem(config)

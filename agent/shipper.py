@@ -20,8 +20,8 @@ import grpc
 
 from agent.channel import STREAM_METHOD, make_channel
 from agent.config import AgentConfig
-from agent.enroll.client import explain, utcnow
-from agent.enroll.identity import ClientIdentity, IdentityFiles
+from agent.enroll.explain import explain
+from agent.enroll.identity import ClientIdentity, IdentityFiles, utcnow
 from agent.sources.base import SourceHealth
 from agent.spooling import AsyncSpool
 from agent.status import StatusReporter

@@ -104,6 +104,21 @@ def memory(pid: int) -> tuple[int, int, int]:
     return values["VmRSS"], values["RssAnon"], values["RssFile"]
 
 
+def largest_mappings(pid: int, n: int = 8) -> list[tuple[str, int]]:
+    """The mappings holding most of the RSS (shared libraries by file name, "[anonymous]" for
+    the Python heap, malloc arenas and thread stacks), to say where the memory goes."""
+    rss: dict[str, int] = {}
+    name = "[anonymous]"
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        head = line.split()
+        if head and "-" in head[0] and not head[0].endswith(":"):
+            path = head[5] if len(head) > 5 else ""
+            name = Path(path).name if path.startswith("/") else (path or "[anonymous]")
+        elif head and head[0] == "Rss:":
+            rss[name] = rss.get(name, 0) + int(head[1]) * 1024
+    return sorted(rss.items(), key=lambda kv: -kv[1])[:n]
+
+
 def measure(pid: int, seconds: float, during: object = None) -> Samples:
     """Sample once a second for `seconds`; `during(t)` is called every 10 ms meanwhile."""
     s = Samples()
@@ -172,6 +187,9 @@ def main() -> int:
             time.sleep(ns.settle_s)  # the agent's start-up work is not part of the steady state
             quiet = measure(pid, ns.quiet_s)
             print(quiet.line(f"quiet ({ns.quiet_s:.0f} s)"))
+            threads = len(list(Path(f"/proc/{pid}/task").iterdir()))
+            where = ", ".join(f"{k} {v / MB:.1f}" for k, v in largest_mappings(pid))
+            print(f"threads {threads}; largest mappings (MB): {where}")
             writer = LineWriter(system.log, ns.rate)
             load = measure(pid, ns.load_s, writer)
             print(load.line(f"load {ns.rate} auth lines/s ({ns.load_s:.0f} s)"))

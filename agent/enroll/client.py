@@ -7,8 +7,6 @@ nowhere else: not into logs, not into errors.
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
 import logging
 from dataclasses import dataclass
 
@@ -17,11 +15,12 @@ from cryptography import x509
 
 from agent.channel import make_channel
 from agent.config import CollectorConnection
-from agent.enroll.diagnose import TlsTarget, probe
+from agent.enroll.explain import explain as explain
 from agent.enroll.identity import ClientIdentity, IdentityFiles
+from agent.enroll.identity import utcnow as utcnow
 from agent.enroll.keys import csr_pem, key_pem, new_key
 from canhgac import __version__
-from canhgac.errors import CanhGacError, EnrollmentError, TlsError, TransportError
+from canhgac.errors import EnrollmentError, TlsError
 from canhgac.v1 import agent_pb2
 
 log = logging.getLogger("canhgac.agent.enroll")
@@ -30,14 +29,6 @@ ENROLL_METHOD = "/canhgac.v1.AgentService/Enroll"
 RENEW_METHOD = "/canhgac.v1.AgentService/Renew"
 CALL_TIMEOUT_S = 30.0
 
-# Statuses whose details are the collector's own words about our request.
-_REFUSALS = {
-    grpc.StatusCode.PERMISSION_DENIED,
-    grpc.StatusCode.INVALID_ARGUMENT,
-    grpc.StatusCode.FAILED_PRECONDITION,
-    grpc.StatusCode.UNAUTHENTICATED,
-}
-
 
 @dataclass(frozen=True)
 class Enrolled:
@@ -45,37 +36,6 @@ class Enrolled:
 
     identity: ClientIdentity
     system_id: str
-
-
-async def explain(
-    exc: grpc.aio.AioRpcError, conn: CollectorConnection, address: str, files: IdentityFiles | None
-) -> CanhGacError:
-    """The failure of a call to `address` as an error an operator can act on.
-
-    A refusal by the collector keeps the collector's message. A connection failure with TLS
-    is diagnosed by repeating the handshake (see diagnose.py); without a diagnosis the gRPC
-    status is reported as it is.
-    """
-    code, details = exc.code(), exc.details() or ""
-    if code in _REFUSALS:
-        return EnrollmentError(f"the collector refused: {details}", reason=code.name.lower())
-    if code == grpc.StatusCode.UNIMPLEMENTED:
-        return TransportError(
-            f"{address} does not serve this call ({details}): check collector.address and "
-            "collector.enroll_address"
-        )
-    if code == grpc.StatusCode.UNAVAILABLE and not conn.insecure_dev and conn.ca_file:
-        target = TlsTarget(
-            address,
-            conn.ca_file,
-            conn.server_name,
-            files.cert_file if files else None,
-            files.key_file if files else None,
-        )
-        verdict = await asyncio.to_thread(probe, target)
-        if verdict:
-            return TlsError(verdict, location=address)
-    return TransportError(f"{code.name}: {details}", location=address)
 
 
 def _verify_response(
@@ -171,7 +131,3 @@ async def renew(
         },
     )
     return Enrolled(identity, response.system_id)
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)

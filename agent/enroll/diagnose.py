@@ -18,9 +18,6 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-
 from canhgac.netaddr import parse_host_port
 
 PROBE_TIMEOUT_S = 5.0
@@ -78,7 +75,13 @@ _NOT_OUR_CA = (
 
 
 def _signed_by(cert_file: Path, ca_file: Path) -> bool:
-    """Whether a CA in `ca_file` issued the certificate (both read as PEM; False if unreadable)."""
+    """Whether a CA in `ca_file` issued the certificate (both read as PEM; False if unreadable).
+
+    Only asked once the collector has refused our certificate, so `cryptography` is loaded
+    here rather than in every agent (see identity.py)."""
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+
     try:
         cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
         cas = x509.load_pem_x509_certificates(ca_file.read_bytes())

@@ -4,7 +4,8 @@ Checked every `check_interval_s`; when less than a third of the validity is left
 certificates: from day 60), the agent asks for a new one over mutual TLS. A failure is logged
 and retried after `retry_s`, so a collector outage during the renewal window costs nothing;
 the old certificate stays in use until the new one is on disk. After a renewal the shipper
-reconnects, so the stream runs on the new certificate.
+reconnects, so the stream runs on the new certificate. The renewal itself runs in a child
+process (renewal.py), which keeps `cryptography` out of the long-running agent.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from collections.abc import Callable
 import grpc
 
 from agent.config import CollectorConnection
-from agent.enroll.client import renew, utcnow
-from agent.enroll.identity import IdentityFiles
+from agent.enroll.identity import IdentityFiles, utcnow
+from agent.enroll.renewal import renew_in_child
 from canhgac.errors import CanhGacError
+from canhgac.logs import LogFormat
 
 log = logging.getLogger("canhgac.agent.enroll")
 
@@ -37,6 +39,8 @@ class CertificateRenewer:
         clock: Callable[[], dt.datetime] = utcnow,
         check_interval_s: float = 3600.0,
         retry_s: float = 300.0,
+        log_level: str = "info",
+        log_format: LogFormat = "text",
     ) -> None:
         self._conn = conn
         self._files = files
@@ -44,6 +48,7 @@ class CertificateRenewer:
         self._clock = clock
         self._check_interval_s = check_interval_s
         self._retry_s = retry_s
+        self._log = (log_level, log_format)
         self.renewals = 0
         self.last_error = ""
 
@@ -55,7 +60,8 @@ class CertificateRenewer:
         current = self._files.load()
         if not current.renewal_due(self._clock()):
             return False
-        await renew(self._conn, self._files, current)
+        level, fmt = self._log
+        await renew_in_child(self._conn, self._files, log_level=level, log_format=fmt)
         self.renewals += 1
         self._on_renewed()
         return True

@@ -24,7 +24,7 @@ from agent.enroll.identity import ClientIdentity, IdentityFiles
 from agent.enroll.keys import key_pem, new_key
 from agent.enroll.renewer import CertificateRenewer
 from canhgac.config import parse_model
-from canhgac.errors import EnrollmentError, TlsError
+from canhgac.errors import CanhGacError, EnrollmentError, TlsError
 from canhgac.v1 import agent_pb2
 from collector.app import CollectorApp
 from collector.enroll.issuer import CertificateIssuer
@@ -402,3 +402,60 @@ async def test_the_shipper_waits_for_enrollment_then_follows_renewal(
         stop.set()
         await task
         spool.close()
+
+
+# --- the running agent reads its pair without cryptography -----------------------------------
+
+
+def test_the_pair_on_disk_reads_the_same_with_ssl_as_with_cryptography(tmp_path: Path) -> None:
+    files, (cert, key), _ = pair(tmp_path)
+    assert ClientIdentity.from_files(files.cert_file, files.key_file) == ClientIdentity.from_pem(
+        cert, key
+    )
+
+
+def test_an_unreadable_certificate_file_is_refused(tmp_path: Path) -> None:
+    files, _, _ = pair(tmp_path)
+    files.cert_file.write_bytes(b"-----BEGIN CERTIFICATE-----\nnot base64\n")
+    with pytest.raises(TlsError, match="unreadable agent certificate or key"):
+        files.load()
+
+
+def test_the_running_agent_never_loads_cryptography(tmp_path: Path) -> None:
+    """The agent's modules and its identity check leave `cryptography` (about 8 MB of steady
+    memory) to enrollment and to the renewal child process."""
+    import subprocess
+    import sys
+
+    files, _, _ = pair(tmp_path)
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from agent import cli, runtime\n"
+        "from agent.enroll.identity import IdentityFiles\n"
+        f"IdentityFiles(Path({str(files.cert_file)!r}), Path({str(files.key_file)!r})).load()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'cryptography'))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
+
+
+async def test_a_renewal_that_fails_in_the_child_says_why(
+    app: CollectorApp, tmp_path: Path
+) -> None:
+    config = agent_config(app, tmp_path)
+    await enrolled(app, config, agent_id="web-07")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    gone = config.collector.model_copy(update={"address": f"localhost:{closed}"})
+    files = IdentityFiles.for_config(config)
+    before = files.cert_file.read_bytes()
+    renewer = CertificateRenewer(
+        gone, files, lambda: None, clock=lambda: dt.datetime.now(dt.UTC) + 61 * DAY
+    )
+    with pytest.raises(CanhGacError, match=f"cannot reach the collector at localhost:{closed}"):
+        await renewer.renew_if_due()
+    assert files.cert_file.read_bytes() == before
