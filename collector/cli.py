@@ -145,7 +145,8 @@ def cmd_agents_list(ns: argparse.Namespace) -> int:
                     "last_seq": store.last_seq(g.agent_id),
                     "status": MessageToDict(status, preserving_proto_field_name=True),
                     "enrollment_status": g.enrollment_status,
-                    "system_id": g.system_id,
+                    "system_id": store.system_of_agent(g.agent_id) or "",
+                    "enrolled_for": g.system_id,
                     "cert_serial": g.cert_serial,
                     "cert_not_after_ns": g.cert_not_after_ns,
                     "revoked_ns": g.revoked_ns,
@@ -157,7 +158,8 @@ def cmd_agents_list(ns: argparse.Namespace) -> int:
                 cert += f"  drops={drops or 0}"
                 print(
                     f"{g.agent_id}  [{g.enrollment_status or 'not enrolled'}]  "
-                    f"system={g.system_id or '-'}  host={g.hostname}  version={g.version}  "
+                    f"system={store.system_of_agent(g.agent_id) or '-'}  "
+                    f"host={g.hostname}  version={g.version}  "
                     f"last_seen={_when(g.last_seen_ns) if g.last_seen_ns else 'never'}  "
                     f"last_seq={store.last_seq(g.agent_id)}  "
                     f"spool={status.spool_events}  rss={status.rss_bytes // 1024} KiB{cert}"

@@ -1,7 +1,8 @@
 """GET /api/v1/agents and /api/v1/systems: what is watched, in the caller's scope.
 
-An agent is in scope through the system it was enrolled for (`system_id`); an agent with
-none is visible only to the unscoped roles (operator, admin).
+An agent is in scope through the system it belongs to, as detection sees it
+(`system_of_agent`: the system's assets by agent id, host name or network, else the system its
+enrollment named); an agent in none is visible only to the unscoped roles (operator, admin).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def _status(data: bytes) -> events_pb2.AgentStatus | None:
     return status
 
 
-def agent_item(agent: AgentRecord) -> AgentItem:
+def agent_item(agent: AgentRecord, system_id: str) -> AgentItem:
     status = _status(agent.status)
     drops = (
         [DropItem(source=d.source, reason=d.reason, count=d.count) for d in status.drops]
@@ -36,7 +37,7 @@ def agent_item(agent: AgentRecord) -> AgentItem:
         agent_id=agent.agent_id,
         hostname=agent.hostname,
         version=agent.version,
-        system_id=agent.system_id,
+        system_id=system_id,
         first_seen=utc(agent.first_seen_ns),
         first_seen_ns=agent.first_seen_ns,
         last_seen=utc(agent.last_seen_ns),
@@ -53,9 +54,14 @@ def agent_item(agent: AgentRecord) -> AgentItem:
 
 
 async def list_agents(call: ApiCall) -> AgentList:
-    agents = await call.store.run(call.store.store.list_agents)
-    visible = [a for a in agents if call.principal.can_see_system(a.system_id)]
-    return AgentList(items=[agent_item(a) for a in visible])
+    store = call.store.store
+
+    def read() -> list[tuple[AgentRecord, str]]:
+        return [(a, store.system_of_agent(a.agent_id) or "") for a in store.list_agents()]
+
+    agents = await call.store.run(read)
+    visible = [(a, s) for a, s in agents if call.principal.can_see_system(s)]
+    return AgentList(items=[agent_item(a, s) for a, s in visible])
 
 
 async def list_systems(call: ApiCall) -> SystemList:

@@ -150,7 +150,10 @@ class AgentItem(ApiModel):
     agent_id: str
     hostname: str
     version: str
-    system_id: str = Field(description="the system it was enrolled for; empty if none")
+    system_id: str = Field(
+        description="the information system the agent belongs to (by the system's assets, "
+        "else the one its enrollment named); empty if none"
+    )
     first_seen: dt.datetime | None
     first_seen_ns: int
     last_seen: dt.datetime | None

@@ -597,3 +597,17 @@ def test_the_cli_gives_an_assessor_token_its_systems(
     api.tokens["cli-assessor"] = text
     assert ids(api.get("cli-assessor", "/api/v1/alerts").json()) == ["a-d1"]
     assert api.get("cli-assessor", "/api/v1/alerts/a-p1").status_code == 404
+
+
+def test_an_agent_is_scoped_by_the_system_its_assets_put_it_in(api: Api) -> None:
+    from collector.dossiers.model import Assets
+
+    # lab-01 was enrolled for no system; listing it among dvc's assets puts it in dvc, as
+    # detection sees it: dvc's SOC now sees it, portal's does not.
+    assert "lab-01" not in ids(api.get("soc-dvc", "/api/v1/agents").json())
+    api.store.set_assets("dvc", Assets(agents=("lab-01",)))
+    lab = [
+        a for a in api.get("soc-dvc", "/api/v1/agents").json()["items"] if a["agent_id"] == "lab-01"
+    ]
+    assert [a["system_id"] for a in lab] == ["dvc"]
+    assert "lab-01" not in ids(api.get("soc", "/api/v1/agents").json())
