@@ -171,10 +171,13 @@ async def test_chunks_of_at_most_500_with_the_cursor_they_reach(tmp_path: Path) 
     journal = tmp_path / "auth.journal"
     write_journal(journal, failures(1200, 0))
     sink = CollectingSink()
-    async with running(JournaldAuthSource(config(journal)), sink):
-        await wait_until(lambda: len(sink.events) == 1200)
+    # A long batch delay, so that only the 500 cap ends a chunk before the last, partial one
+    # (with a short delay, a busy machine flushes smaller chunks first: correct, but then the
+    # cap would go untested).
+    async with running(JournaldAuthSource(config(journal, batch_delay_ms=5_000)), sink):
+        await wait_until(lambda: len(sink.events) == 1200, timeout=30)
         await wait_until(lambda: sink.checkpoints.get(CHECKPOINT_KEY) == cursors(journal)[-1])
-    assert max(sink.batch_sizes) == 500
+    assert sink.batch_sizes == [500, 500, 200]
 
 
 async def test_directory_with_two_files(tmp_path: Path) -> None:
