@@ -13,6 +13,9 @@ from canhgac.errors import RuleError
 
 # A compiled detection: True when the flat field dict of one event matches.
 Predicate = Callable[[Mapping[str, Any]], bool]
+# A fact about every event a predicate will see: (field, lower-case values), the field's value
+# or one of its elements is one of the values, compared case-insensitively (compile_rule).
+Proven = tuple[str, frozenset[str]]
 
 
 @dataclass(frozen=True)

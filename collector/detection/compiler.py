@@ -31,7 +31,7 @@ from sigma.types import SigmaExists, SigmaFieldReference, SigmaNull, SigmaNumber
 
 from canhgac import fields
 from canhgac.errors import RuleError
-from collector.detection.base import CompiledRule, Predicate, rule_error
+from collector.detection.base import CompiledRule, Predicate, Proven, rule_error
 from collector.detection.matchers import (
     TextTest,
     ValueMatcher,
@@ -78,9 +78,18 @@ CATEGORY_FIELD: Final = "event.category"
 
 
 def compile_rule(
-    rule: SigmaRule, *, is_known_field: Callable[[str], bool] = fields.is_known_field
+    rule: SigmaRule,
+    *,
+    is_known_field: Callable[[str], bool] = fields.is_known_field,
+    proven: Proven | None = None,
 ) -> CompiledRule:
-    """Compile one processed SigmaRule; RuleError (located at the rule's file) if we cannot."""
+    """Compile one processed SigmaRule; RuleError (located at the rule's file) if we cannot.
+
+    `proven` is a (field, lower-case values) fact every event the predicates will see has: its
+    value, or one element of it, is one of those values compared case-insensitively (what the
+    rule index's exact anchors establish, see index.proven_by_index). Tests that fact settles
+    are compiled to True, so the rule does not check again what the index just looked up.
+    """
     try:
         _check_modifiers(rule.detection.detections.values())
         try:
@@ -90,7 +99,7 @@ def compile_rule(
         trees = [tree for tree in trees if tree is not None]
         if not trees:
             raise RuleError("the detection is empty")
-        compiler = _TreeCompiler(is_known_field)
+        compiler = _TreeCompiler(is_known_field, proven=proven)
         predicate = _any([compiler.node(tree) for tree in trees])
         used = frozenset(compiler.used)
     except RuleError as exc:
@@ -106,7 +115,7 @@ def compile_rule(
     # The engine runs such a rule only on events of its one category, where the rule's own
     # `event.category` tests are always true: a second predicate without them.
     (category,) = required
-    in_category = _TreeCompiler(is_known_field, known_category=category)
+    in_category = _TreeCompiler(is_known_field, known_category=category, proven=proven)
     specialised = _any([in_category.node(tree) for tree in trees])
     return CompiledRule(predicate, required, used, specialised, frozenset(in_category.used))
 
@@ -129,10 +138,15 @@ class _TreeCompiler:
     every field a predicate reads (`used`: the fields the engine must compute for the rule)."""
 
     def __init__(
-        self, is_known_field: Callable[[str], bool], *, known_category: str | None = None
+        self,
+        is_known_field: Callable[[str], bool],
+        *,
+        known_category: str | None = None,
+        proven: Proven | None = None,
     ) -> None:
         self._is_known_field = is_known_field
         self._known_category = known_category  # the lower-cased event.category of every event
+        self._proven = proven
         self.used: set[str] = set()
 
     def node(self, node: object) -> Predicate:
@@ -140,6 +154,8 @@ class _TreeCompiler:
             return _all([self.node(arg) for arg in _flatten(node, ConditionAND)])
         if isinstance(node, ConditionOR):
             args = _flatten(node, ConditionOR)
+            if self._settled(args):
+                return _always
             return self._membership(args) or _any(self._affixes(args))
         if isinstance(node, ConditionNOT):
             inner = self.node(node.args[0])
@@ -151,10 +167,30 @@ class _TreeCompiler:
                 literal = plain_literal(node.value)
                 if literal is not None and literal.lower() == self._known_category:
                     return _always
+            if self._settled([node]):
+                return _always
             return self._leaf(node.field, node.value)
         if isinstance(node, ConditionValueExpression):
             raise RuleError("keyword search was not mapped to fields (apply the canhgac pipeline)")
         raise RuleError(f"unsupported condition element {type(node).__name__}")
+
+    def _settled(self, args: Sequence[object]) -> bool:
+        """True when `args` (alternatives) are plain values on the proven field, among them
+        every value the proof allows: one of them holds for every event seen."""
+        if self._proven is None:
+            return False
+        name, allowed = self._proven
+        if not self._is_known_field(name):
+            return False  # never settle what must be refused: _leaf reports the unknown field
+        literals: set[str] = set()
+        for arg in args:
+            if not isinstance(arg, ConditionFieldEqualsValueExpression) or arg.field != name:
+                return False
+            literal = plain_literal(arg.value)
+            if literal is None:
+                return False
+            literals.add(literal.lower())
+        return allowed <= literals
 
     def _field(self, name: str) -> str:
         if not self._is_known_field(name):

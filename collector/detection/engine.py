@@ -24,7 +24,7 @@ from collector.detection.correlation import (
     build_correlation,
     referenced_rules,
 )
-from collector.detection.index import Anchor, Anchors, RuleIndex, anchors
+from collector.detection.index import Anchor, Anchors, RuleIndex, anchors, proven_by_index
 from collector.detection.pipeline import canhgac_pipeline
 from collector.detection.ruleset import read_rule_files, reference_key, rule_id
 
@@ -188,7 +188,11 @@ class DetectionEngine:
             names = {rule_id(rule), rule.name or rule_id(rule)}
             try:
                 pipeline.apply(rule)
-                program = compile_rule(rule)
+                found = _rule_anchors(rule)
+                # The index's exact-value look-up proves a test the rule would repeat; not for
+                # the full-field engine, the reference the fast one is compared with.
+                proven = None if self._full_fields else proven_by_index(found)
+                program = compile_rule(rule, proven=proven)
                 template = AlertTemplate.from_sigma(rule)
             except (RuleError, SigmaError) as exc:
                 errors.append(RuleLoadError(str(path), rule_id(rule), _reason(exc)))
@@ -205,7 +209,7 @@ class DetectionEngine:
                 program.categories,
                 used,
                 alerts,
-                _rule_anchors(rule),
+                found,
             )
 
         feeds: dict[int, list[tuple[_Correlation, str]]] = {}

@@ -11,7 +11,8 @@ a rule without anchors is evaluated on every event of its category.
 `RuleIndex.candidates(fields)` then looks an event's values up: a dict per field for exact
 anchors, one Aho-Corasick automaton per field for substrings, both on lower-cased text. The
 result is a superset of the rules that match (the full predicate still decides), in the order
-the rules were given, so alerts come out in the same order as without the index.
+the rules were given, so alerts come out in the same order as without the index. What a hit on
+exact anchors establishes (`proven_by_index`) the rule's predicate need not test again.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from sigma.conditions import (
 )
 from sigma.types import SigmaExpansion, SigmaNumber, SigmaRegularExpression, SigmaString
 
+from collector.detection.base import Proven
 from collector.detection.matchers import text
 
 T = TypeVar("T")
@@ -197,6 +199,25 @@ def _cost(option: Anchors) -> tuple[int, int, int, int, int]:
     return (weak, short, long_text, len(option), -shortest)
 
 
+def proven_by_index(found: Anchors | None) -> Proven | None:
+    """What RuleIndex establishes for a rule with these anchors before returning it, or None.
+
+    A rule whose anchors are all exact values of one (indexed, not weak) field is returned by
+    `candidates()` only when the event's value, or one element of it, lower-cased, is one of
+    them: its predicate need not test that again (compile_rule's `proven`).
+    """
+    if not found or not _indexed(found):
+        return None
+    names = {a.field for a in found}
+    if len(names) != 1 or not all(a.exact for a in found):
+        return None
+    return names.pop(), frozenset(a.literal for a in found)
+
+
+def _indexed(found: Anchors) -> bool:
+    return not any(a.field in _WEAK_FIELDS for a in found)
+
+
 class RuleIndex(Generic[T]):
     """Rules of one category bucket, indexed by their anchors (see the module docstring)."""
 
@@ -207,7 +228,7 @@ class RuleIndex(Generic[T]):
         substrings: dict[str, dict[str, list[int]]] = {}
         for position, rule in enumerate(self._rules):
             found = anchors_of(rule)
-            if not found or any(a.field in _WEAK_FIELDS for a in found):
+            if not found or not _indexed(found):
                 self._always.append(position)
                 continue
             for a in found:

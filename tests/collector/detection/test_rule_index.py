@@ -9,7 +9,13 @@ from hypothesis import strategies as st
 from sigma.rule import SigmaRule
 
 from collector.detection.compiler import compile_rule
-from collector.detection.index import Anchor, RuleIndex, anchors, required_literals
+from collector.detection.index import (
+    Anchor,
+    RuleIndex,
+    anchors,
+    proven_by_index,
+    required_literals,
+)
 from collector.detection.pipeline import canhgac_pipeline
 
 FIELDS = ["process.command_line", "process.executable", "user.name", "destination.port"]
@@ -189,3 +195,84 @@ def test_required_literals_of_typical_rule_expressions() -> None:
     )
     assert required_literals(r"(?:Xab|Xcd)") == frozenset({"xab", "xcd"})
     assert required_literals("[unbalanced") is None
+
+
+# --- tests an exact anchor proves: skipped by the predicate, never changing the result --------
+
+ACTIONS = ["ssh_login", "sudo", "exec"]
+
+
+@st.composite
+def anchored_rules(draw: st.DrawFn) -> tuple[dict[str, Any], str]:
+    detection, condition = draw(rules())
+    for name in ("a", "b"):  # the shapes of the SSH and file-change rules: an exact action
+        if draw(st.booleans()):
+            actions = draw(st.lists(st.sampled_from(ACTIONS), min_size=1, max_size=3, unique=True))
+            detection[name]["event.action"] = actions if len(actions) > 1 else actions[0]
+    return detection, condition
+
+
+@st.composite
+def acted_events(draw: st.DrawFn) -> dict[str, Any]:
+    fields = draw(events())
+    if draw(st.integers(0, 3)):
+        action = draw(st.sampled_from(ACTIONS))
+        fields["event.action"] = action.upper() if draw(st.booleans()) else action
+    return fields
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(anchored_rules(), min_size=1, max_size=6),
+    st.lists(acted_events(), min_size=1, max_size=10),
+)
+def test_a_predicate_skipping_what_the_index_proved_decides_as_the_full_one(
+    generated: list[tuple[dict[str, Any], str]], evs: list[dict[str, Any]]
+) -> None:
+    built = [sigma_rule(detection, condition) for detection, condition in generated]
+    entries = []
+    for rule, parsed in built:
+        found = anchors(parsed)
+        proven = proven_by_index(found)
+        entries.append((compile_rule(rule), compile_rule(rule, proven=proven), found, proven))
+    index = RuleIndex(entries, lambda e: e[2])
+    for fields in evs:
+        for full, skipping, _, proven in index.candidates(fields):
+            if proven is not None:  # the fact holds for every candidate it was given for
+                name, allowed = proven
+                assert str(fields.get(name, "")).lower() in allowed
+            assert skipping.predicate(fields) == full.predicate(fields), (fields, proven)
+            assert skipping.in_category is not None
+            assert full.in_category is not None
+            assert skipping.in_category(fields) == full.in_category(fields)
+
+
+def test_an_exact_action_anchor_is_not_tested_again() -> None:
+    rule, parsed = sigma_rule(
+        {"a": {"event.action": ["ssh_login", "sudo"], "user.name|startswith": "r"}}, "a"
+    )
+    proven = proven_by_index(anchors(parsed))
+    assert proven == ("event.action", frozenset({"ssh_login", "sudo"}))
+    skipping = compile_rule(rule, proven=proven)
+    # Without the action in the fields the full predicate fails; the skipping one relies on
+    # the index having seen it, and reads the other test alone.
+    fields = {"event.category": "process", "event.type": "start", "user.name": "ROOT"}
+    assert skipping.predicate(fields)
+    assert not compile_rule(rule).predicate(fields)
+    assert "event.action" not in skipping.fields
+    # Only what the proof covers is skipped: a narrower test on the field is kept.
+    narrower, parsed = sigma_rule(
+        {"a": {"event.action": ["ssh_login", "sudo"]}, "b": {"event.action": "sudo"}}, "a and b"
+    )
+    assert proven_by_index(anchors(parsed)) == ("event.action", frozenset({"sudo"}))
+    keeps = compile_rule(narrower, proven=("event.action", frozenset({"ssh_login", "sudo"})))
+    assert not keeps.predicate({**fields, "event.action": "ssh_login"})
+    assert keeps.predicate({**fields, "event.action": "SUDO"})
+
+
+def test_no_proof_from_weak_substring_or_mixed_anchors() -> None:
+    assert proven_by_index(None) is None
+    assert proven_by_index(frozenset({Anchor("event.outcome", "failure", True)})) is None
+    assert proven_by_index(frozenset({Anchor("user.name", "roo", False)})) is None
+    mixed = frozenset({Anchor("user.name", "root", True), Anchor("event.action", "sudo", True)})
+    assert proven_by_index(mixed) is None
