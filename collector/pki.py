@@ -129,6 +129,42 @@ def issue_server_cert(
     return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
 
 
+def issue_client_cert(
+    ca_cert_pem: bytes,
+    ca_key_pem: bytes,
+    common_name: str,
+    now: dt.datetime,
+    validity: dt.timedelta,
+    *,
+    uri: str | None = None,
+) -> tuple[bytes, bytes]:
+    """A TLS client (clientAuth) certificate with a new P-256 key, signed by an EC CA:
+    (certificate PEM, key PEM). `uri` adds a SubjectAlternativeName URI naming the holder
+    (a child collector's `urn:canhgac:collector:<name>`). Backdated 5 minutes for clock skew."""
+    ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
+    ca_key = serialization.load_pem_private_key(ca_key_pem, password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise TlsError("the CA key must be an EC key")
+    key = ec.generate_private_key(ec.SECP256R1())
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + validity)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+    )
+    if uri is not None:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.UniformResourceIdentifier(uri)]), critical=False
+        )
+    cert = builder.sign(ca_key, hashes.SHA256())
+    return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
+
+
 def _cert_names(cert_pem: bytes) -> set[str]:
     cert = x509.load_pem_x509_certificate(cert_pem)
     try:

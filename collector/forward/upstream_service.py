@@ -24,13 +24,12 @@ from typing import Any
 
 import grpc
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import NameOID
 from google.protobuf.message import DecodeError
 
 from canhgac.errors import StorageError
 from canhgac.v1 import alert_pb2
+from collector import pki
 from collector.enroll.identity import peer_certificate
 from collector.metrics import CollectorMetrics
 from collector.storage.worker import StoreWorker
@@ -82,33 +81,9 @@ def issue_collector_certificate(
     CA: (certificate PEM, private key PEM). The parent's operator hands both to the child."""
     if not NAME_RE.match(name):
         raise ValueError(f"{name!r} is not a collector name")
-    ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
-    ca_key = serialization.load_pem_private_key(ca_key_pem, password=None)
-    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
-        raise ValueError("the CA key must be an EC key")
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + CHILD_VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .add_extension(
-            x509.SubjectAlternativeName([x509.UniformResourceIdentifier(collector_uri(name))]),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
+    return pki.issue_client_cert(
+        ca_cert_pem, ca_key_pem, name, now, CHILD_VALIDITY, uri=collector_uri(name)
     )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return cert.public_bytes(serialization.Encoding.PEM), key_pem
 
 
 def alert_problem(alert: alert_pb2.Alert) -> str:

@@ -8,11 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
+from collector import pki
 from collector.pki import _write_private, create_ca, issue_server_cert
 
 CLIENT_VALIDITY = dt.timedelta(days=365)
@@ -31,29 +27,7 @@ def issue_client_cert(
     ca_cert_pem: bytes, ca_key_pem: bytes, common_name: str, now: dt.datetime
 ) -> tuple[bytes, bytes]:
     """A client (TLS clientAuth) certificate signed by the CA: (certificate PEM, key PEM)."""
-    ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
-    ca_key = serialization.load_pem_private_key(ca_key_pem, password=None)
-    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
-        raise TypeError("the CA key must be an EC key")
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + CLIENT_VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+    return pki.issue_client_cert(ca_cert_pem, ca_key_pem, common_name, now, CLIENT_VALIDITY)
 
 
 def make_receiver_pki(directory: Path, server_names: list[str], client: str) -> ReceiverPki:
