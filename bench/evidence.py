@@ -101,8 +101,10 @@ def generate(db: Path, total: int) -> None:
         store.store_batches(batches)
     store.close()
     took = time.perf_counter() - began
-    print(f"generated {total:,} events in {took:.1f} s ({total / took:,.0f}/s), "
-          f"generator peak RSS {_rss_mib():.0f} MiB")  # fmt: skip
+    print(
+        f"generated {total:,} events in {took:.1f} s ({total / took:,.0f}/s), "
+        f"generator peak RSS {_rss_mib():.0f} MiB"
+    )
 
 
 def export_child(db: Path, out: Path, raw: bool) -> None:
@@ -115,15 +117,24 @@ def export_child(db: Path, out: Path, raw: bool) -> None:
     )
     began = time.perf_counter()
     result = export_bundle(
-        store, "dvc", START, END, out, config=config, key=Ed25519PrivateKey.generate(),
-        raw_events=raw, now=lambda: END + dt.timedelta(days=1),
-    )  # fmt: skip
+        store,
+        "dvc",
+        START,
+        END,
+        out,
+        config=config,
+        key=Ed25519PrivateKey.generate(),
+        raw_events=raw,
+        now=lambda: END + dt.timedelta(days=1),
+    )
     took = time.perf_counter() - began
     store.close()
     size = out.stat().st_size / 2**20
-    print(f"export raw_events={raw}: {result.events:,} events in {took:.1f} s "
-          f"({result.events / took:,.0f}/s), bundle {size:.1f} MiB, peak RSS {_rss_mib():.0f} "
-          f"MiB (baseline after imports {baseline:.0f} MiB)")  # fmt: skip
+    print(
+        f"export raw_events={raw}: {result.events:,} events in {took:.1f} s "
+        f"({result.events / took:,.0f}/s), bundle {size:.1f} MiB, peak RSS {_rss_mib():.0f} "
+        f"MiB (baseline after imports {baseline:.0f} MiB)"
+    )
 
 
 def main() -> None:

@@ -135,12 +135,31 @@ def incident_payload(incident: Incident, *, collector: str, queued_ns: int) -> d
     """The report of one (already minimised) incident: the Mẫu 03 fields."""
     d = incident.model_dump(mode="json")
     keys = (
-        "report_code", "title", "description", "detected_at", "reported_at", "category",
-        "severity", "status", "detection_methods", "notified", "host_os", "services",
-        "services_other", "controls", "controls_other", "public_ips", "domains", "purpose",
-        "attachments", "attachments_other", "confidential", "support_requested",
-        "personal_data_breach", "alert_ids",
-    )  # fmt: skip
+        "report_code",
+        "title",
+        "description",
+        "detected_at",
+        "reported_at",
+        "category",
+        "severity",
+        "status",
+        "detection_methods",
+        "notified",
+        "host_os",
+        "services",
+        "services_other",
+        "controls",
+        "controls_other",
+        "public_ips",
+        "domains",
+        "purpose",
+        "attachments",
+        "attachments_other",
+        "confidential",
+        "support_requested",
+        "personal_data_breach",
+        "alert_ids",
+    )
     body = {k: d[k] for k in keys}
     body["detected_at"] = incident.detected_at.astimezone(VN_TZ).isoformat()
     if incident.reported_at is not None:
@@ -195,8 +214,9 @@ def build_payload(
             return None
         payload = incident_payload(minimal, collector=collector, queued_ns=queued)
     else:
-        raise DeliveryError("missing", f"{item.item.kind} {item.item.item_id} is not stored",
-                            permanent=True)  # fmt: skip
+        raise DeliveryError(
+            "missing", f"{item.item.kind} {item.item.item_id} is not stored", permanent=True
+        )
     errors = schema_errors(payload)
     if errors:
         raise DeliveryError("invalid", "; ".join(errors[:3]), permanent=True)

@@ -246,9 +246,18 @@ class TriageStoreMixin:
                 suppression_id = f"sup-{uuid.uuid4().hex}"
                 sql(
                     _INSERT_SUPPRESSION,
-                    (suppression_id, rule_id, host, system_id, at_ns, until_ns, actor, reason,
-                     alert_id),
-                )  # fmt: skip
+                    (
+                        suppression_id,
+                        rule_id,
+                        host,
+                        system_id,
+                        at_ns,
+                        until_ns,
+                        actor,
+                        reason,
+                        alert_id,
+                    ),
+                )
                 detail |= {
                     "suppression_id": suppression_id,
                     "rule_id": rule_id,
@@ -318,8 +327,16 @@ class TriageStoreMixin:
                     )
                     sql(
                         _INSERT_HISTORY,
-                        (alert_id, now_ns, f"suppression:{suppression_id}", "suppress",
-                         "suppressed", "", "", int(until_ns)),
-                    )  # fmt: skip
+                        (
+                            alert_id,
+                            now_ns,
+                            f"suppression:{suppression_id}",
+                            "suppress",
+                            "suppressed",
+                            "",
+                            "",
+                            int(until_ns),
+                        ),
+                    )
                     suppressed.append(alert_id)
         return suppressed

@@ -12,6 +12,7 @@ from collector.agent_health import AgentHealthMetrics, AgentHealthWorker, summar
 from collector.storage.base import AgentRecord
 from collector.storage.sqlite import SqliteStore
 from collector.storage.worker import StoreWorker
+from tests.agent.sources.harness import wait_until
 
 NS = 1_000_000_000
 NOW = 1_800_000_000 * NS
@@ -104,8 +105,7 @@ def test_run_stops_on_its_event(tmp_path: Path) -> None:
     async def main() -> None:
         stop = asyncio.Event()
         task = asyncio.create_task(health.run(stop, interval_s=3600))
-        while health.latest is None:
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: health.latest is not None)
         stop.set()
         await asyncio.wait_for(task, timeout=5)
 

@@ -256,7 +256,7 @@ def wait_value(base: str, promql: str, ok: Any, timeout: float = 60) -> float:
         seen = query(base, promql)
         if len(seen) == 1 and ok(float(seen[0]["value"][1])):
             return float(seen[0]["value"][1])
-        time.sleep(0.5)
+        time.sleep(0.5)  # Prometheus has nothing to wait on: poll its API, up to the deadline
     raise AssertionError(f"timed out after {timeout} s waiting on {promql!r}: last {seen}")
 
 

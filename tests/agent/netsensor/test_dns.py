@@ -13,6 +13,7 @@ from tests.agent.netsensor.corepackets import CLIENT, config, context, dns_answe
 
 
 def wire(msg: DNS, compress: bool = True) -> bytes:
+    # scapy ships no type annotations for dns_compress.
     return bytes(dns_compress(msg)) if compress else bytes(msg)  # type: ignore[no-untyped-call]
 
 

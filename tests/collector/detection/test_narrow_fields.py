@@ -42,10 +42,19 @@ def _engines() -> tuple[DetectionEngine, DetectionEngine]:
 def _comparable(alerts: Sequence[alert_pb2.Alert]) -> list[tuple[Any, ...]]:
     # Alert ids are random; everything else must be the same.
     return [
-        (a.rule_id, a.summary, tuple(a.event_ids), dict(a.group), a.event_count,
-         a.first_seen_ns, a.last_seen_ns, a.severity, a.category)
+        (
+            a.rule_id,
+            a.summary,
+            tuple(a.event_ids),
+            dict(a.group),
+            a.event_count,
+            a.first_seen_ns,
+            a.last_seen_ns,
+            a.severity,
+            a.category,
+        )
         for a in alerts
-    ]  # fmt: skip
+    ]
 
 
 def test_golden_events_raise_the_same_alerts_with_narrowed_fields() -> None:

@@ -50,12 +50,17 @@ def stored(events: list[events_pb2.Event], seq: int) -> StoredBatch:
     return StoredBatch("web-01", seq, events, raw)
 
 
-@pytest.fixture
-def rules(tmp_path: Path) -> Path:
+def write_rules(tmp_path: Path) -> Path:
+    """A rule directory holding the SSH password-guessing correlation."""
     out = tmp_path / "rules"
     out.mkdir()
     shutil.copy(RULES / "ssh_password_guessing.yml", out)
     return out
+
+
+@pytest.fixture
+def rules(tmp_path: Path) -> Path:
+    return write_rules(tmp_path)
 
 
 def thread_detector(rules: Path) -> ThreadDetector:

@@ -19,18 +19,18 @@ from collector.storage.worker import StoreWorker
 from tests.collector.detection.test_reload_and_state import (
     GUESSING,
     failures,
-    rules,  # noqa: F401  # the fixture
     stored,
     thread_detector,
+    write_rules,
 )
 
 HOUR = 3600 * 10**9
 
 
 async def test_a_suppressed_rule_and_host_stores_the_next_alert_as_suppressed(
-    rules: Path,  # noqa: F811  # the fixture imported above
     tmp_path: Path,
 ) -> None:
+    rules = write_rules(tmp_path)
     metrics = CollectorMetrics.create(CollectorRegistry())
     store = StoreWorker(SqliteStore(tmp_path / "c.db"))
     await store.run(store.store.migrate)

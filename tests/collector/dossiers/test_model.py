@@ -107,7 +107,7 @@ def test_required_fields_are_named() -> None:
 def test_models_are_frozen() -> None:
     system = InformationSystem.model_validate(portal())
     with pytest.raises(ValidationError):
-        system.name = "x"  # type: ignore[misc]
+        system.name = "x"  # type: ignore[misc]  # the assignment the type checker forbids too
 
 
 # --- dossier ------------------------------------------------------------------------------

@@ -22,6 +22,8 @@ from collector.dossiers.model import Assessment, Decision, Dossier, InformationS
 from collector.dossiers.regime import load_regimes
 from collector.dossiers.report_labels import MANDATORY_VI
 from collector.dossiers.reports import (
+    Format,
+    Lang,
     Report,
     build_annual,
     build_closure,
@@ -106,7 +108,7 @@ def complete_incident(**changes: Any) -> Incident:
     return Incident.model_validate(data)
 
 
-def annual(lang: str) -> Report:
+def annual(lang: Lang) -> Report:
     dossier = Dossier(
         status="approved",
         quy_che_decision=QUY_CHE,
@@ -123,12 +125,13 @@ def annual(lang: str) -> Report:
         complete_incident(id="D", system_id="ghost", detected_at=DETECTED),
     ]
     systems = [(SYSTEM, dossier), (EMAIL, Dossier())]
-    return build_annual(2026, NEW, systems, incidents, lang=lang)  # type: ignore[arg-type]
+    return build_annual(2026, NEW, systems, incidents, lang=lang)
 
 
 def reports() -> dict[str, Report]:
     out: dict[str, Report] = {}
-    for lang in ("vi", "en"):
+    langs: tuple[Lang, ...] = ("vi", "en")
+    for lang in langs:
         out[f"initial_{lang}"] = build_initial(complete_incident(), SYSTEM, NEW, lang=lang)
         out[f"closure_{lang}"] = build_closure(complete_incident(), SYSTEM, NEW, lang=lang)
         out[f"annual_{lang}"] = annual(lang)
@@ -137,12 +140,13 @@ def reports() -> dict[str, Report]:
     return out
 
 
-CASES = [(name, fmt) for name in reports() for fmt in ("html", "json")]
+FORMATS: tuple[Format, ...] = ("html", "json")
+CASES = [(name, fmt) for name in reports() for fmt in FORMATS]
 
 
 @pytest.mark.parametrize(("name", "fmt"), CASES)
-def test_rendering_matches_the_golden_file(name: str, fmt: str) -> None:
-    text = render(reports()[name], fmt)  # type: ignore[arg-type]
+def test_rendering_matches_the_golden_file(name: str, fmt: Format) -> None:
+    text = render(reports()[name], fmt)
     path = GOLDEN / f"{name}.{fmt}"
     if os.environ.get("CANHGAC_UPDATE_GOLDEN"):
         path.write_bytes(text.encode("utf-8"))

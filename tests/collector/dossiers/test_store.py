@@ -17,6 +17,7 @@ from collector.dossiers.model import (
     Assets,
     Decision,
     Dossier,
+    DossierStatus,
     InformationSystem,
     RegistryError,
     TransitionError,
@@ -82,11 +83,14 @@ def test_dossier_changes_are_stored_with_their_history(store: Store) -> None:
     store.upsert_system(system())
     d = Dossier(quy_che_decision=QUY_CHE)
     store.set_dossier("dvc-portal", d, actor="an", at_ns=T0, note="Quy chế issued")
-    for i, (to, decision) in enumerate(
-        [("sent_for_appraisal", None), ("appraised", None), ("approved", APPROVAL)], start=1
-    ):
+    steps: list[tuple[DossierStatus, Decision | None]] = [
+        ("sent_for_appraisal", None),
+        ("appraised", None),
+        ("approved", APPROVAL),
+    ]
+    for i, (to, decision) in enumerate(steps, start=1):
         before = d.status
-        d = transition(d, to, decision=decision)  # type: ignore[arg-type]
+        d = transition(d, to, decision=decision)
         store.set_dossier("dvc-portal", d, actor="bình", at_ns=T0 + i, expect_status=before)
     assert store.get_dossier("dvc-portal") == d
     assert store.dossier_history("dvc-portal") == [

@@ -35,9 +35,22 @@ def config_file(tmp_path: Path) -> Path:
 
 def _export(config: Path, out: Path, *extra: str) -> int:
     return main(
-        ["evidence", "export", "-c", str(config), "--system", "dvc", "--from", "2026-11-01",
-         "--to", "2026-11-03", "--out", str(out), *extra]
-    )  # fmt: skip
+        [
+            "evidence",
+            "export",
+            "-c",
+            str(config),
+            "--system",
+            "dvc",
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-11-03",
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
 
 
 def test_export_public_key_and_offline_verify(
@@ -70,15 +83,45 @@ def test_refusals_exit_2_with_the_reason(
     config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "b.tar"
-    assert main(
-        ["evidence", "export", "-c", str(config_file), "--system", "dvc", "--from",
-         "2026-11-03", "--to", "2026-11-01", "--out", str(out)]
-    ) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "evidence",
+                "export",
+                "-c",
+                str(config_file),
+                "--system",
+                "dvc",
+                "--from",
+                "2026-11-03",
+                "--to",
+                "2026-11-01",
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     assert "--from must be before --to" in capsys.readouterr().err
-    assert main(
-        ["evidence", "export", "-c", str(config_file), "--system", "ghost", "--from",
-         "2026-11-01", "--to", "2026-11-03", "--out", str(out)]
-    ) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "evidence",
+                "export",
+                "-c",
+                str(config_file),
+                "--system",
+                "ghost",
+                "--from",
+                "2026-11-01",
+                "--to",
+                "2026-11-03",
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     assert "unknown information system" in capsys.readouterr().err
     assert _export(config_file, out) == 0
     assert _export(config_file, out) == 2

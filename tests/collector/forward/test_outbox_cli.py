@@ -12,8 +12,8 @@ from collector.storage.sqlite import SqliteStore
 from tests.collector.forward.test_outbox import T0
 
 
-@pytest.fixture
-def cfg(tmp_path: Path) -> Path:
+def write_cfg(tmp_path: Path) -> Path:
+    """A configuration with one national destination and a store holding two items."""
     path = tmp_path / "collector.yaml"
     path.write_text(
         f"""state_dir: {tmp_path / "state"}
@@ -42,6 +42,11 @@ forward:
     )
     store.close()
     return path
+
+
+@pytest.fixture
+def cfg(tmp_path: Path) -> Path:
+    return write_cfg(tmp_path)
 
 
 def test_status_shows_backlog_quarantine_and_the_last_error(

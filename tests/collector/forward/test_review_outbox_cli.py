@@ -10,14 +10,14 @@ import pytest
 from collector.cli import main
 from collector.storage.sqlite import SqliteStore
 from tests.collector.forward.test_outbox import T0
-from tests.collector.forward.test_outbox_cli import cfg  # noqa: F401 (fixture)
+from tests.collector.forward.test_outbox_cli import write_cfg
 
 
 def test_status_shows_a_removed_destination_that_still_has_items(
-    cfg: Path,  # noqa: F811 (the imported fixture)
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    cfg = write_cfg(tmp_path)
     store = SqliteStore(tmp_path / "state" / "collector.db")
     try:
         store.enqueue(["old-soc"], "alert", ["a1"], at_ns=T0)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -20,36 +19,22 @@ from collector.forward.stix import StixTaxiiSettings, build
 from tests.collector.forward.stix_check import assert_valid_stix
 from tests.collector.forward.test_stix import item, known_alert, known_incident
 from tests.collector.forward.tls_support import PkiFiles, make_pki
+from tests.uvicorn_thread import serving
 
 TOKEN = "s3cret-token"
 
 
-class _Server:
-    def __init__(self, app: ASGIApp, pki: PkiFiles) -> None:
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=0,
-            ssl_certfile=str(pki.server_cert),
-            ssl_keyfile=str(pki.server_key),
-            log_level="warning",
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> int:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert self.thread.is_alive(), "uvicorn stopped"
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
-        port: int = self.server.servers[0].sockets[0].getsockname()[1]
-        return port
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
+def _server(app: ASGIApp, pki: PkiFiles) -> AbstractContextManager[int]:
+    """The app over TLS with the test CA's server certificate; the block gets the port."""
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        ssl_certfile=str(pki.server_cert),
+        ssl_keyfile=str(pki.server_key),
+        log_level="warning",
+    )
+    return serving(config)
 
 
 def _recording_app(data_dir: Path, seen: list[str]) -> ASGIApp:
@@ -73,7 +58,7 @@ def pki(tmp_path: Path) -> PkiFiles:
 @pytest.fixture
 def served(tmp_path: Path, pki: PkiFiles) -> Iterator[tuple[int, list[str]]]:
     seen: list[str] = []
-    with _Server(_recording_app(tmp_path / "receiver", seen), pki) as port:
+    with _server(_recording_app(tmp_path / "receiver", seen), pki) as port:
         yield port, seen
 
 

@@ -13,8 +13,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from collector.web.api import ENDPOINTS
 from collector.web.api.ratelimit import install_api_limiter
 from tests.collector.web.test_api import Api, make_api, seed
 from tests.requirements import require
+from tests.uvicorn_thread import serving
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 
@@ -39,19 +38,11 @@ def served(tmp_path: Path) -> Iterator[tuple[Api, str]]:
     # Schemathesis sends requests as fast as it can; the limiter has its own test.
     install_api_limiter(api.app, rate=100_000, burst=100_000)
     config = uvicorn.Config(api.app, host="127.0.0.1", port=0, log_config=None, access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped while starting"
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield api, f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=20)
-    api.worker.close()
+    try:
+        with serving(config) as port:
+            yield api, f"http://127.0.0.1:{port}"
+    finally:
+        api.worker.close()
 
 
 def run_schemathesis(base: str, token: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:

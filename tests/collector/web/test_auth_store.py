@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 import pytest
 
 from collector.storage.base import Store
@@ -12,10 +15,8 @@ T0 = 1_700_000_000 * 10**9
 DAY = 86400 * 10**9
 
 
-def user(name: str, **kw: object) -> User:
-    fields: dict[str, object] = {"role": "operator", "created_ns": T0, "password_hash": "$h$"}
-    fields.update(kw)
-    return User(username=name, **fields)  # type: ignore[arg-type]
+def user(name: str, **kw: Any) -> User:
+    return replace(User(name, "operator", T0, password_hash="$h$"), **kw)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from collector.web.console.i18n import CATALOGS, pick_lang
 from collector.web.live import AlertFilter, AlertHub, sse_stream
 from tests.collector.dossiers.test_store import system
 from tests.collector.storage.test_contract import auth_event
+from tests.e2e.harness import wait_for
 
 T0 = 1_732_000_000 * 10**9
 PASSWORD = "mật khẩu đủ dài 123"
@@ -276,7 +276,9 @@ def test_hub_filters_drops_the_oldest_and_skips_suppressed(console: Console) -> 
         sub = hub.subscribe(AlertFilter(min_severity=alert_pb2.SEVERITY_HIGH))
         assert console.metrics.console_clients._value.get() == 1
         hub.publish([stored(1), stored(2), stored(3, "suppressed")])
-        assert [s.row_id for s in await sub.next(1)] == [1]  # type: ignore[union-attr]
+        first = await sub.next(1)
+        assert first is not None
+        assert [s.row_id for s in first] == [1]
         assert await sub.next(0.01) == []
         hub.publish([stored(n) for n in (5, 7, 9, 11)])  # queue of 3: the oldest goes
         assert sub.overflowed
@@ -311,11 +313,12 @@ def test_stream_endpoint_sends_matching_alerts(console: Console) -> None:
     hub = console.hub
 
     def publish_when_subscribed(client: TestClient) -> None:
-        while not hub.clients:
-            time.sleep(0.01)
+        portal = client.portal
+        assert portal is not None  # inside `with client`: the app's loop runs
+        wait_for(lambda: hub.clients > 0, 10, "the page's stream to subscribe")
         # On the app's own loop: the hub is not thread-safe, like everything on the loop.
-        client.portal.call(lambda: hub.publish([stored(3, host="db-01"), stored(5)]))  # type: ignore[union-attr]
-        client.portal.call(hub.close)  # type: ignore[union-attr]
+        portal.call(lambda: hub.publish([stored(3, host="db-01"), stored(5)]))
+        portal.call(hub.close)
 
     with console.client("operator", "en") as client:
         threading.Thread(target=publish_when_subscribed, args=(client,), daemon=True).start()

@@ -263,9 +263,13 @@ def test_without_a_configuration_the_page_says_so(tmp_path: Path) -> None:
     store.add_user(User("u-admin", "admin", NOW_NS, password_hash=hash_password(PASSWORD)))
     worker = StoreWorker(store)
     app = build_app(
-        "x", worker, CollectorMetrics.create(CollectorRegistry()), lambda: True,
-        state_dir=tmp_path / "state", clock=lambda: NOW_NS,
-    )  # fmt: skip
+        "x",
+        worker,
+        CollectorMetrics.create(CollectorRegistry()),
+        lambda: True,
+        state_dir=tmp_path / "state",
+        clock=lambda: NOW_NS,
+    )
     try:
         site = Site(app, store, world.config(tmp_path), CollectorRegistry(), [NOW_NS])
         client = site.client("u-admin")

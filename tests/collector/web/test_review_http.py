@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from collector.web.live import STREAMS_PER_OWNER, AlertFilter, sse_stream
 from tests.collector.storage.test_contract import auth_event
 from tests.collector.web.test_api import DAY, T0, Api, bearer, make_api, seed
 from tests.collector.web.test_console import XSS, Console, make_alert, make_console, stored
+from tests.e2e.harness import wait_for
 
 
 @pytest.fixture
@@ -188,13 +188,14 @@ def test_a_disabled_users_open_stream_gets_no_more_alerts(console: Console) -> N
     ended = threading.Event()
 
     def disable_then_publish(client: TestClient) -> None:
-        while not hub.clients:
-            time.sleep(0.01)
+        portal = client.portal
+        assert portal is not None  # inside `with client`: the app's loop runs
+        wait_for(lambda: hub.clients > 0, 10, "the page's stream to subscribe")
         console.store.disable_user("u-operator", T0 + 1)
-        client.portal.call(lambda: hub.publish([stored(5)]))  # type: ignore[union-attr]
+        portal.call(lambda: hub.publish([stored(5)]))
         # Only so that a stream that does not end by itself cannot hang the test.
         if not ended.wait(2):
-            client.portal.call(hub.close)  # type: ignore[union-attr]
+            portal.call(hub.close)
 
     with console.client("operator", "en") as client:
         helper = threading.Thread(target=disable_then_publish, args=(client,), daemon=True)
