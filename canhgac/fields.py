@@ -170,6 +170,19 @@ _COPIES: Final[Mapping[str, tuple[tuple[str, str], ...]]] = {
         ("canhgac.inventory.cpu_count", "cpu_count"),
         ("host.boot.time", "boot_time_ns"),
     ),
+    "log": (
+        ("canhgac.log.format", "format"),
+        ("canhgac.log.name", "name"),
+        ("process.name", "program"),
+        ("process.pid", "pid"),
+        ("message", "message"),
+        ("observer.hostname", "hostname"),
+        ("log.syslog.facility.name", "facility"),
+        ("log.syslog.severity.name", "severity"),
+        ("observer.vendor", "vendor"),
+        ("observer.product", "product"),
+        ("observer.ip", "sender_ip"),
+    ),
     "agent_status": (
         ("agent.version", "version"),
         ("canhgac.agent.rss_bytes", "rss_bytes"),
@@ -332,6 +345,17 @@ def _inventory_extra(ev: events_pb2.Event, p: Any, out: Fields) -> None:
         out["canhgac.inventory.user_names"] = [u.name for u in p.users]
 
 
+# A log record's own fields (LogRecord.fields), by their own names: `canhgac.log.fields.uri`.
+LOG_FIELD_PREFIX: Final = "canhgac.log.fields."
+
+
+def _log_extra(ev: events_pb2.Event, p: Any, out: Fields) -> None:
+    if p.fields:
+        for key, value in p.fields.items():
+            if value:
+                out[LOG_FIELD_PREFIX + key] = value
+
+
 def _agent_status_extra(ev: events_pb2.Event, p: Any, out: Fields) -> None:
     drops = sum(d.count for d in p.drops)
     if drops:
@@ -351,6 +375,7 @@ _EXTRAS: Final[Mapping[str, _Extra]] = {
     "dns": _dns_extra,
     "connection_attempts": _conn_extra,
     "inventory": _inventory_extra,
+    "log": _log_extra,
     "agent_status": _agent_status_extra,
 }
 
@@ -390,6 +415,7 @@ _DERIVED: Final[Mapping[str, tuple[str, ...]]] = {
         "canhgac.inventory.package_count",
         "canhgac.inventory.user_names",
     ),
+    "log": (),  # its fields are dynamic: LOG_FIELD_PREFIX + the record's own names
     "agent_status": ("canhgac.agent.dropped_total", "canhgac.agent.sources_down"),
 }
 
@@ -447,9 +473,15 @@ _GETTERS: Final[Mapping[str, tuple[tuple[str, Callable[[Any], Any]], ...]]] = {
 }
 
 
+DYNAMIC_PREFIXES: Final[tuple[str, ...]] = (LABEL_PREFIX, LOG_FIELD_PREFIX)
+
+
 def is_known_field(path: str) -> bool:
-    """True if `path` is one the vocabulary can produce (`labels.<any>` included)."""
-    return path in FIELD_PATHS or (path.startswith(LABEL_PREFIX) and len(path) > len(LABEL_PREFIX))
+    """True if `path` is one the vocabulary can produce (`labels.<any>` and
+    `canhgac.log.fields.<any>` included)."""
+    if path in FIELD_PATHS:
+        return True
+    return any(path.startswith(prefix) and len(path) > len(prefix) for prefix in DYNAMIC_PREFIXES)
 
 
 def event_fields(ev: events_pb2.Event) -> Fields:
@@ -530,9 +562,12 @@ def fields_reader(wanted: Collection[str]) -> FieldsReader:
             if not paths.isdisjoint(want):
                 want |= needs
     plans: dict[str, tuple[tuple[tuple[str, str], ...], tuple[_Extra, ...]]] = {}
+    log_fields = any(p.startswith(LOG_FIELD_PREFIX) for p in want)
     for kind, copies in _COPIES.items():
         wanted_copies = tuple((path, attr) for path, attr in copies if path in want)
         extras = tuple(extra for paths, extra, _ in _PARTS[kind] if not paths.isdisjoint(want))
+        if kind == "log" and log_fields:
+            extras = (_log_extra,)
         if wanted_copies or extras:
             plans[kind] = (wanted_copies, extras)
     return _compile_reader(

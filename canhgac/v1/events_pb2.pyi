@@ -99,6 +99,7 @@ class Event(_message.Message):
     INVENTORY_FIELD_NUMBER: _builtins.int
     AGENT_STATUS_FIELD_NUMBER: _builtins.int
     CONNECTION_ATTEMPTS_FIELD_NUMBER: _builtins.int
+    LOG_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Unique per agent (a ULID-like string assigned at creation); the collector keys on it."""
     time_ns: _builtins.int
@@ -136,6 +137,8 @@ class Event(_message.Message):
     def agent_status(self) -> Global___AgentStatus: ...
     @_builtins.property
     def connection_attempts(self) -> Global___ConnectionAttempts: ...
+    @_builtins.property
+    def log(self) -> Global___LogRecord: ...
     def __init__(
         self,
         *,
@@ -160,12 +163,13 @@ class Event(_message.Message):
         inventory: Global___InventoryEvent | None = ...,
         agent_status: Global___AgentStatus | None = ...,
         connection_attempts: Global___ConnectionAttempts | None = ...,
+        log: Global___LogRecord | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["agent_status", b"agent_status", "auth", b"auth", "connection_attempts", b"connection_attempts", "dns", b"dns", "file", b"file", "flow", b"flow", "inventory", b"inventory", "payload", b"payload", "process", b"process", "socket", b"socket"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["agent_status", b"agent_status", "auth", b"auth", "connection_attempts", b"connection_attempts", "dns", b"dns", "file", b"file", "flow", b"flow", "inventory", b"inventory", "log", b"log", "payload", b"payload", "process", b"process", "socket", b"socket"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "agent_id", b"agent_id", "agent_status", b"agent_status", "auth", b"auth", "category", b"category", "connection_attempts", b"connection_attempts", "created_ns", b"created_ns", "dns", b"dns", "file", b"file", "flow", b"flow", "host", b"host", "id", b"id", "inventory", b"inventory", "labels", b"labels", "original", b"original", "outcome", b"outcome", "payload", b"payload", "process", b"process", "socket", b"socket", "source", b"source", "time_ns", b"time_ns", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "agent_id", b"agent_id", "agent_status", b"agent_status", "auth", b"auth", "category", b"category", "connection_attempts", b"connection_attempts", "created_ns", b"created_ns", "dns", b"dns", "file", b"file", "flow", b"flow", "host", b"host", "id", b"id", "inventory", b"inventory", "labels", b"labels", "log", b"log", "original", b"original", "outcome", b"outcome", "payload", b"payload", "process", b"process", "socket", b"socket", "source", b"source", "time_ns", b"time_ns", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["process", "auth", "file", "socket", "flow", "dns", "inventory", "agent_status", "connection_attempts"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["process", "auth", "file", "socket", "flow", "dns", "inventory", "agent_status", "connection_attempts", "log"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
@@ -431,6 +435,105 @@ class SocketEvent(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SocketEvent: _TypeAlias = SocketEvent  # noqa: Y015
+
+@_typing.final
+class LogRecord(_message.Message):
+    """A record from a log that has no typed payload of its own, kept with the log's own field names:
+    an auditd record (PATH, SYSCALL, SERVICE_STOP ...), a service's syslog line (cron, vsftpd,
+    clamav ...), a network device's log (Cisco, FortiGate, Huawei, Juniper), a Zeek log entry
+    (http, smb_files, dce_rpc ...). Sigma rules written for these logs name the log's own fields,
+    which canhgac/fields.py exposes as `canhgac.log.fields.<name>`.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class FieldsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    FORMAT_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    PROGRAM_FIELD_NUMBER: _builtins.int
+    PID_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    HOSTNAME_FIELD_NUMBER: _builtins.int
+    FACILITY_FIELD_NUMBER: _builtins.int
+    SEVERITY_FIELD_NUMBER: _builtins.int
+    VENDOR_FIELD_NUMBER: _builtins.int
+    PRODUCT_FIELD_NUMBER: _builtins.int
+    SENDER_IP_FIELD_NUMBER: _builtins.int
+    FIELDS_FIELD_NUMBER: _builtins.int
+    format: _builtins.str
+    """The parser that read the record: "auditd", "syslog", "zeek", "cisco", "fortigate",
+    "huawei", "juniper" ...
+    """
+    name: _builtins.str
+    """The log within the format: the auditd record type (PATH, SYSCALL), the Zeek log (http,
+    smb_files), the device log type (FortiGate `type`/`subtype`, a Cisco mnemonic such as
+    SEC-6-IPACCESSLOGP); empty when the format has one log.
+    """
+    program: _builtins.str
+    """The program that wrote a syslog record (syslog TAG / APP-NAME: CRON, vsftpd, clamd ...)."""
+    pid: _builtins.int
+    message: _builtins.str
+    """The free-text message (for syslog, the part after the tag)."""
+    hostname: _builtins.str
+    """The host or device that wrote the record, as the record names it (syslog HOSTNAME,
+    FortiGate devname); the agent's own host is in Event.host.
+    """
+    facility: _builtins.str
+    """Syslog facility and severity names (RFC 5424 keywords: auth, cron, local7; err, notice)."""
+    severity: _builtins.str
+    vendor: _builtins.str
+    """Vendor and product of the device that wrote the record (cisco/ios, fortinet/fortigate)."""
+    product: _builtins.str
+    sender_ip: _builtins.str
+    """The address the record came from when it arrived over the network (device syslog)."""
+    @_builtins.property
+    def fields(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """The record's own fields under their own names (auditd key=value pairs, Zeek columns,
+        FortiGate key=value pairs). Nested names are flattened with dots (Zeek `id.orig_h`).
+        """
+
+    def __init__(
+        self,
+        *,
+        format: _builtins.str = ...,
+        name: _builtins.str = ...,
+        program: _builtins.str = ...,
+        pid: _builtins.int = ...,
+        message: _builtins.str = ...,
+        hostname: _builtins.str = ...,
+        facility: _builtins.str = ...,
+        severity: _builtins.str = ...,
+        vendor: _builtins.str = ...,
+        product: _builtins.str = ...,
+        sender_ip: _builtins.str = ...,
+        fields: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["facility", b"facility", "fields", b"fields", "format", b"format", "hostname", b"hostname", "message", b"message", "name", b"name", "pid", b"pid", "product", b"product", "program", b"program", "sender_ip", b"sender_ip", "severity", b"severity", "vendor", b"vendor"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LogRecord: _TypeAlias = LogRecord  # noqa: Y015
 
 @_typing.final
 class FlowEvent(_message.Message):

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
 from sigma.conditions import ConditionOR
@@ -46,8 +46,12 @@ from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaLogSource, Sigma
 from sigma.types import SigmaBool, SigmaString, SigmaType
 
 from canhgac.fields import ARGV_PATH_PREFIX, ARGV_POSITIONS
+from collector.detection.logsources import devices, syslog, zeek
+from collector.detection.logsources.base import Conditions, LogsourceMapping
 
-SUPPORTED_PRODUCTS: Final[frozenset[str]] = frozenset({"linux", "zeek"})
+SUPPORTED_PRODUCTS: Final[frozenset[str]] = frozenset(
+    {"linux", "zeek"} | syslog.PRODUCTS | devices.PRODUCTS | zeek.PRODUCTS
+)
 
 # Where a Sigma keyword search looks: the raw record, then the command line of process events.
 KEYWORD_FIELDS: Final[tuple[str, ...]] = ("event.original", "process.command_line")
@@ -102,36 +106,10 @@ FIREWALL_FIELD_MAPPING: Final[dict[str, str]] = {
     "dst_port": "destination.port",
 }
 
-Conditions = Mapping[str, str | list[str]]
 
 PROCESS_START: Final[Conditions] = {"event.category": "process", "event.type": "start"}
 CONNECTION: Final[Conditions] = {"event.category": "network", "event.type": "connection"}
 DNS_MESSAGE: Final[Conditions] = {"event.category": "network", "dns.type": ["query", "answer"]}
-
-
-@dataclass(frozen=True)
-class LogsourceMapping:
-    """One Sigma log source we can answer: the conditions it adds and the field names it uses.
-
-    `product` None matches any product (a `category: dns` rule with or without one).
-    """
-
-    product: str | None
-    service: str | None
-    category: str | None
-    conditions: Conditions
-    fields: Mapping[str, str] = field(default_factory=dict)
-
-    def covers(self, logsource: SigmaLogSource) -> bool:
-        return (
-            (self.product is None or self.product == logsource.product)
-            and self.service == logsource.service
-            and self.category == logsource.category
-        )
-
-    @property
-    def name(self) -> str:
-        return "_".join(p for p in (self.product, self.service, self.category) if p)
 
 
 LOGSOURCES: Final[tuple[LogsourceMapping, ...]] = (
@@ -157,6 +135,9 @@ LOGSOURCES: Final[tuple[LogsourceMapping, ...]] = (
     LogsourceMapping(None, None, "dns", DNS_MESSAGE, DNS_FIELD_MAPPING),
     LogsourceMapping("zeek", "dns", None, DNS_MESSAGE, DNS_FIELD_MAPPING),
     LogsourceMapping(None, None, "firewall", CONNECTION, FIREWALL_FIELD_MAPPING),
+    *syslog.LOGSOURCES,
+    *devices.LOGSOURCES,
+    *zeek.LOGSOURCES,
 )
 # The name earlier versions exported.
 LOGSOURCE_CONDITIONS: Final = LOGSOURCES
@@ -299,6 +280,9 @@ def canhgac_pipeline() -> ProcessingPipeline:
             identifier="canhgac_auditd_record_type",
         ),
         ProcessingItem(InitiatedTransformation(), identifier="canhgac_initiated"),
+        *syslog.processing_items(),
+        *devices.processing_items(),
+        *zeek.processing_items(),
     ]
     for ls in LOGSOURCES:
         condition = LogsourceCondition(ls.category, ls.product, ls.service)

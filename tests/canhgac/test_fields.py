@@ -624,6 +624,20 @@ def _full_events() -> list[pb.Event]:
             started_ns=1,
             events_total=1,
         ),
+        "log": pb.LogRecord(
+            format="fortigate",
+            name="event",
+            program="p",
+            pid=1,
+            message="m",
+            hostname="fw1",
+            facility="local7",
+            severity="notice",
+            vendor="fortinet",
+            product="fortigate",
+            sender_ip="1.1.1.1",
+            fields={"action": "Add", "id.orig_h": "1.1.1.1"},
+        ),
     }
     events = [header(**{kind: payload}) for kind, payload in every.items()]
     listen = pb.SocketEvent(local_ip="1.1.1.1", local_port=1, direction="listen")
@@ -717,7 +731,7 @@ def _reader_events() -> list[pb.Event]:
     return events
 
 
-WANTABLE = sorted(FIELD_PATHS | {"labels.k", "labels.other"})
+WANTABLE = sorted(FIELD_PATHS | {"labels.k", "labels.other", "canhgac.log.fields.action"})
 
 
 @pytest.mark.parametrize("path", WANTABLE)
@@ -752,3 +766,20 @@ def test_a_reader_of_every_path_is_event_fields() -> None:
 
 def test_a_reader_of_nothing_reads_nothing() -> None:
     assert fields_reader(())(_reader_events()[0]) == {}
+
+
+def test_log_record_fields_keep_their_own_names() -> None:
+    record = pb.LogRecord(
+        format="zeek", name="http", fields={"uri": "/x", "id.orig_h": "", "m": "GET"}
+    )
+    ev = pb.Event(id="e", category="network", log=record)
+    fields = event_fields(ev)
+    assert fields["canhgac.log.fields.uri"] == "/x"
+    assert fields["canhgac.log.fields.m"] == "GET"
+    assert "canhgac.log.fields.id.orig_h" not in fields  # empty values are absent, as elsewhere
+    assert is_known_field("canhgac.log.fields.uri")
+    assert not is_known_field("canhgac.log.fields.")
+    # a reader asked for one record field reads them all, and nothing else of the payload
+    read = fields_reader(["canhgac.log.fields.uri"])(ev)
+    assert read == {"canhgac.log.fields.uri": "/x", "canhgac.log.fields.m": "GET"}
+    assert fields_reader(["canhgac.log.name"])(ev) == {"canhgac.log.name": "http"}

@@ -1,0 +1,1 @@
+"""Sigma log-source tables by family of logs; see `collector.detection.pipeline`."""
