@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import socket
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
-
-from pydantic import AfterValidator, Field, model_validator
 
 from agent.guard import LimitsConfig
 from agent.netsensor.config import NetSensorConfig
 from agent.sources.agentstatus.source import AgentStatusConfig
+from agent.sources.auditd import AuditdConfig
 from agent.sources.authlog.source import AuthLogConfig
+from agent.sources.devicelog.config import DeviceLogConfig
 from agent.sources.fim import FimConfig
 from agent.sources.inventory import InventoryConfig
 from agent.sources.journald import JournaldConfig
 from agent.sources.process import ProcessConfig
 from agent.sources.sockets import SocketConfig
-from canhgac.config import StrictModel, load_config
+from agent.sources.syslog.config import SyslogConfig
+from agent.sources.zeek.config import ZeekConfig
+from canhgac.config import load_config
 from canhgac.netaddr import check_connect_address, parse_host_port
+from canhgac.strictmodel import AfterValidator, Field, StrictModel, model_validator
 
 ConnectAddress = Annotated[str, AfterValidator(check_connect_address)]
 DEFAULT_ENROLL_PORT = 9442
@@ -83,6 +85,11 @@ class SourcesConfig(StrictModel):
     """Host sources; a source set to null is disabled."""
 
     authlog: AuthLogConfig | None = AuthLogConfig()
+    # On by default: only allow-listed programs' lines are parsed past their header, and a
+    # missing file is "unavailable" at the cost of a stat per poll.
+    syslog: SyslogConfig | None = SyslogConfig()
+    # On by default: without audit.log it is "unavailable" and costs a stat per poll.
+    auditd: AuditdConfig | None = AuditdConfig()
     agent_status: AgentStatusConfig | None = AgentStatusConfig()
     process: ProcessConfig | None = ProcessConfig()
     fim: FimConfig | None = FimConfig()
@@ -92,6 +99,10 @@ class SourcesConfig(StrictModel):
     journald: JournaldConfig | None = None
     # Off by default: needs CAP_NET_RAW (AmbientCapabilities=CAP_NET_RAW in the systemd unit).
     netsensor: NetSensorConfig | None = None
+    # Off by default: opens ports (syslog from network devices, UDP/TCP 5514).
+    devicelog: DeviceLogConfig | None = None
+    # On by default: without a Zeek log directory it is "unavailable" and costs a stat every 10 s.
+    zeek: ZeekConfig | None = ZeekConfig()
 
 
 class LoggingConfig(StrictModel):
@@ -130,4 +141,8 @@ def load(path: str | Path) -> AgentConfig:
 
 
 def example_text() -> str:
+    # Imported here: importlib.resources brings tempfile, shutil, bz2 and lzma (about 1 MB)
+    # into the running agent, which never prints its example.
+    from importlib import resources
+
     return resources.files("agent").joinpath("data/agent.example.yaml").read_text("utf-8")

@@ -25,11 +25,9 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from pydantic import Field
-
 from agent.sources.base import Checkpoint, EventSink
 from agent.status import DropCounter, rss_bytes
-from canhgac.config import StrictModel
+from canhgac.strictmodel import Field, StrictModel
 from canhgac.v1 import events_pb2
 
 log = logging.getLogger("canhgac.agent.guard")

@@ -19,6 +19,7 @@ from agent.config import AgentConfig
 from agent.enroll.identity import IdentityFiles
 from agent.enroll.renewer import CertificateRenewer
 from agent.guard import guard_sources
+from agent.memory import release_free_memory
 from agent.shipper import Shipper
 from agent.sources.agentstatus.source import AgentStatusSource, StatusSnapshot
 from agent.sources.base import EventSink, Source, SourceContext, SourceHealth
@@ -29,6 +30,8 @@ from canhgac.errors import CanhGacError, SourceUnavailableError, TlsError
 from canhgac.v1 import events_pb2
 
 log = logging.getLogger("canhgac.agent")
+
+TRIM_INTERVAL_S = 60.0
 
 
 def build_sources(config: AgentConfig, snapshot: StatusSnapshot) -> list[Source]:
@@ -67,6 +70,22 @@ def build_sources(config: AgentConfig, snapshot: StatusSnapshot) -> list[Source]
         from agent.sources.journald import JournaldAuthSource
 
         sources.append(JournaldAuthSource(sc.journald))
+    if sc.auditd is not None:
+        from agent.sources.auditd.source import AuditdSource
+
+        sources.append(AuditdSource(sc.auditd))
+    if sc.syslog is not None:
+        from agent.sources.syslog.source import SyslogSource
+
+        sources.append(SyslogSource(sc.syslog))
+    if sc.zeek is not None:
+        from agent.sources.zeek.source import ZeekSource
+
+        sources.append(ZeekSource(sc.zeek))
+    if sc.devicelog is not None:
+        from agent.sources.devicelog.source import DeviceLogSource
+
+        sources.append(DeviceLogSource(sc.devicelog))
     if sc.agent_status is not None:
         sources.append(AgentStatusSource(sc.agent_status, snapshot=snapshot))
     return sources
@@ -193,6 +212,17 @@ class AgentRuntime:
         self.spool.close()
 
 
+async def release_memory_until(stop: asyncio.Event, interval_s: float = TRIM_INTERVAL_S) -> None:
+    """Hand the C heap's free pages back to the kernel every `interval_s` until stop: the
+    start-up work (baseline, inventory) frees several MB that glibc would otherwise keep."""
+    while True:
+        release_free_memory()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval_s)
+        if stop.is_set():
+            return
+
+
 async def run_forever(config: AgentConfig) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -206,6 +236,6 @@ async def run_forever(config: AgentConfig) -> None:
         await asyncio.wait_for(stop.wait(), timeout=1.0)
     for line in runtime.describe_sources():
         log.info("source %s", line)
-    await stop.wait()
+    await release_memory_until(stop)
     log.info("stopping")
     await runtime.stop()

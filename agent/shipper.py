@@ -16,11 +16,13 @@ import random
 import socket
 from collections.abc import Callable, Mapping
 
-import grpc
+from grpclib.client import Stream
+from grpclib.const import Cardinality
+from grpclib.exceptions import GRPCError
 
-from agent.channel import STREAM_METHOD, make_channel
+from agent.channel import STREAM_METHOD, open_channel
 from agent.config import AgentConfig
-from agent.enroll.explain import explain
+from agent.enroll.explain import CONNECTION_ERRORS, explain
 from agent.enroll.identity import ClientIdentity, IdentityFiles, utcnow
 from agent.sources.base import SourceHealth
 from agent.spooling import AsyncSpool
@@ -31,9 +33,7 @@ from canhgac.v1 import agent_pb2, events_pb2
 
 log = logging.getLogger("canhgac.agent.shipper")
 
-
-def _ser(msg: agent_pb2.AgentMessage) -> bytes:
-    return msg.SerializeToString()
+AgentStream = Stream[agent_pb2.AgentMessage, agent_pb2.CollectorMessage]
 
 
 class Shipper:
@@ -79,7 +79,7 @@ class Shipper:
         return identity
 
     async def _explain(self, exc: Exception) -> str:
-        if isinstance(exc, grpc.aio.AioRpcError):
+        if isinstance(exc, (GRPCError, *CONNECTION_ERRORS)):
             conn = self._cfg.collector
             return str(await explain(exc, conn, conn.address, self._identity_files))
         return str(exc)
@@ -91,13 +91,9 @@ class Shipper:
             try:
                 await self._session(stop)
                 backoff = sc.backoff_initial_ms / 1000
-            # InvalidStateError: grpc.aio's write on a call the connection loss has finished.
-            except (
-                grpc.aio.AioRpcError,
-                TransportError,
-                TlsError,
-                asyncio.InvalidStateError,
-            ) as exc:
+            # A call the collector ended (GRPCError), a connection that failed or broke (OSError,
+            # ssl.SSLError, grpclib's StreamTerminatedError), or what we refuse ourselves.
+            except (GRPCError, *CONNECTION_ERRORS, TransportError, TlsError) as exc:
                 self.last_error = await self._explain(exc)
                 log.warning("collector connection failed: %s", self.last_error)
             except Exception as exc:  # the shipper must outlive any bug
@@ -116,59 +112,79 @@ class Shipper:
                 await asyncio.wait_for(stop.wait(), timeout=delay)
 
     async def _session(self, stop: asyncio.Event) -> None:
-        sc = self._cfg.shipper
         self._reconnect.clear()
-        async with make_channel(self._cfg.collector, self._identity()) as channel:
-            call = channel.stream_stream(
+        channel = open_channel(self._cfg.collector, self._identity())
+        try:
+            async with channel.request(
                 STREAM_METHOD,
-                request_serializer=_ser,
-                response_deserializer=agent_pb2.CollectorMessage.FromString,
-            )()
-            hello = agent_pb2.Hello(
-                agent_id=self.agent_id, agent_version=__version__, hostname=socket.gethostname()
+                Cardinality.STREAM_STREAM,
+                agent_pb2.AgentMessage,
+                agent_pb2.CollectorMessage,
+            ) as call:
+                await self._stream(call, stop)
+        finally:
+            channel.close()
+
+    async def _stream(self, call: AgentStream, stop: asyncio.Event) -> None:
+        sc = self._cfg.shipper
+        hello = agent_pb2.Hello(
+            agent_id=self.agent_id, agent_version=__version__, hostname=socket.gethostname()
+        )
+        await call.send_message(agent_pb2.AgentMessage(hello=hello))
+        first = await self._recv(call)
+        if first.WhichOneof("message") != "welcome":
+            raise TransportError("collector did not answer Hello with Welcome")
+        welcome = first.welcome
+        await self._spool.ack_through(welcome.last_stored_seq)
+        await self._report_drops()
+        self.connected, self.last_error = True, ""
+        log.info(
+            "connected to collector",
+            extra={
+                "fields": {
+                    "address": self._cfg.collector.address,
+                    "last_stored_seq": welcome.last_stored_seq,
+                }
+            },
+        )
+        window = max(1, sc.max_unacked_batches)
+        max_events = min(sc.batch_max_events, welcome.max_batch_events or sc.batch_max_events)
+        # The collector's limit counts the whole message; the spool counts the events only.
+        envelope = 1024
+        max_bytes = min(
+            sc.batch_max_bytes,
+            max(1024, welcome.max_batch_bytes - envelope)
+            if welcome.max_batch_bytes
+            else sc.batch_max_bytes,
+        )
+        hb_interval = (welcome.heartbeat_interval_ms or sc.heartbeat_interval_ms) / 1000
+        inflight: set[int] = set()
+        room = asyncio.Condition()
+        reader = asyncio.create_task(self._read(call, inflight, room))
+        try:
+            await self._send_loop(
+                call, stop, reader, inflight, room, window, max_events, max_bytes, hb_interval
             )
-            await call.write(agent_pb2.AgentMessage(hello=hello))
-            first = await call.read()
-            if first is grpc.aio.EOF or first.WhichOneof("message") != "welcome":
-                raise TransportError("collector did not answer Hello with Welcome")
-            welcome = first.welcome
-            await self._spool.ack_through(welcome.last_stored_seq)
-            await self._report_drops()
-            self.connected, self.last_error = True, ""
-            log.info(
-                "connected to collector",
-                extra={
-                    "fields": {
-                        "address": self._cfg.collector.address,
-                        "last_stored_seq": welcome.last_stored_seq,
-                    }
-                },
-            )
-            window = max(1, sc.max_unacked_batches)
-            max_events = min(sc.batch_max_events, welcome.max_batch_events or sc.batch_max_events)
-            # The collector's limit counts the whole message; the spool counts the events only.
-            envelope = 1024
-            max_bytes = min(
-                sc.batch_max_bytes,
-                max(1024, welcome.max_batch_bytes - envelope)
-                if welcome.max_batch_bytes
-                else sc.batch_max_bytes,
-            )
-            hb_interval = (welcome.heartbeat_interval_ms or sc.heartbeat_interval_ms) / 1000
-            inflight: set[int] = set()
-            room = asyncio.Condition()
-            reader = asyncio.create_task(self._read(call, inflight, room))
-            try:
-                await self._send_loop(
-                    call, stop, reader, inflight, room, window, max_events, max_bytes, hb_interval
-                )
-            finally:
-                reader.cancel()
-                call.cancel()
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader  # its error, if any, was raised above
+            # Reset the stream: leaving it open would wait for the collector's trailers.
+            with contextlib.suppress(Exception):
+                await call.cancel()
+
+    @staticmethod
+    async def _recv(call: AgentStream) -> agent_pb2.CollectorMessage:
+        """The next message; the collector's status when it ended the call with an error."""
+        msg = await call.recv_message()
+        if msg is None:
+            await call.recv_trailing_metadata()  # raises GRPCError unless the status is OK
+            raise TransportError("collector ended the stream")
+        return msg
 
     async def _send_loop(
         self,
-        call: grpc.aio.StreamStreamCall[agent_pb2.AgentMessage, agent_pb2.CollectorMessage],
+        call: AgentStream,
         stop: asyncio.Event,
         reader: asyncio.Task[None],
         inflight: set[int],
@@ -215,19 +231,17 @@ class Shipper:
             )
             async with room:
                 inflight.add(batch.seq)
-            await call.write(msg)
+            await call.send_message(msg)
             last_sent = batch.seq
 
     async def _read(
         self,
-        call: grpc.aio.StreamStreamCall[agent_pb2.AgentMessage, agent_pb2.CollectorMessage],
+        call: AgentStream,
         inflight: set[int],
         room: asyncio.Condition,
     ) -> None:
         while True:
-            msg = await call.read()
-            if msg is grpc.aio.EOF:
-                raise TransportError("collector ended the stream")
+            msg = await self._recv(call)
             kind = msg.WhichOneof("message")
             if kind == "ack":
                 await self._spool.ack(msg.ack.seq)
@@ -268,10 +282,8 @@ class Shipper:
             extra={"fields": {"drops": dict(report.counts)}},
         )
 
-    async def _heartbeat(
-        self, call: grpc.aio.StreamStreamCall[agent_pb2.AgentMessage, agent_pb2.CollectorMessage]
-    ) -> None:
+    async def _heartbeat(self, call: AgentStream) -> None:
         stats = await self._spool.stats()
         status = self._status.build(self._sources(), stats.events, stats.bytes, stats.drops)
         hb = agent_pb2.Heartbeat(time_ns=self._status.clock_ns(), status=status)
-        await call.write(agent_pb2.AgentMessage(heartbeat=hb))
+        await call.send_message(agent_pb2.AgentMessage(heartbeat=hb))

@@ -38,7 +38,21 @@ MB = 1_000_000
 TARGET_RSS_MB, TARGET_QUIET_PCT, TARGET_LOAD_PCT = 40, 1.0, 10.0
 
 
-ALL_SOURCES = ("authlog", "agent_status", "process", "fim", "sockets", "inventory", "journald")
+ALL_SOURCES = (
+    "authlog",
+    "agent_status",
+    "process",
+    "fim",
+    "sockets",
+    "inventory",
+    "syslog",
+    "auditd",
+    "zeek",
+    "journald",
+    "devicelog",
+)
+# Off unless asked for: journald needs a systemd journal, devicelog opens listening ports.
+NOT_BY_DEFAULT = ("journald", "devicelog")
 
 
 def sources_yaml(log: Path, enabled: set[str]) -> str:
@@ -165,9 +179,10 @@ def main() -> int:
     p.add_argument("--rate", type=int, default=1000)
     p.add_argument(
         "--sources",
-        default=",".join(s for s in ALL_SOURCES if s != "journald"),
+        default=",".join(s for s in ALL_SOURCES if s not in NOT_BY_DEFAULT),
         help="comma-separated source ids to enable (default: every host source but journald, "
-        "which needs a systemd journal; the auth log is always on, the load is written to it)",
+        "which needs a systemd journal, and devicelog, which listens on ports; the auth log is "
+        "always on, the load is written to it)",
     )
     ns = p.parse_args()
     enabled = set(ns.sources.split(",")) | {"authlog"}

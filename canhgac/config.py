@@ -1,7 +1,8 @@
 """Configuration loading shared by both programs.
 
 YAML is parsed with a loader that rejects duplicate keys (PyYAML silently keeps the last one),
-then validated into frozen pydantic models that reject unknown keys. Every error names the file,
+then validated into frozen models that reject unknown keys (pydantic for the collector,
+canhgac.strictmodel for the agent). Every error names the file,
 the line when YAML knows it, and the dotted path of the bad key, e.g.
 `collector.yaml: forwarders[1].url: Input should be a valid URL`.
 """
@@ -10,24 +11,57 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
 
+from canhgac import strictmodel
 from canhgac.errors import ConfigError
 
-M = TypeVar("M", bound=BaseModel)
+if TYPE_CHECKING:
+    from pydantic import BaseModel, ConfigDict, ValidationError
 
+    M = TypeVar("M", bound=BaseModel | strictmodel.StrictModel)
 
-class StrictModel(BaseModel):
-    """Base of every config model: frozen, unknown keys rejected.
+    class StrictModel(BaseModel):
+        """Base of every collector config model: frozen, unknown keys rejected.
 
-    Pydantic's lax mode is kept on purpose: YAML writes `port: "9440"` as easily as
-    `port: 9440`, and both mean the same to an operator.
-    """
+        Pydantic's lax mode is kept on purpose: YAML writes `port: "9440"` as easily as
+        `port: 9440`, and both mean the same to an operator. (The agent's models use
+        canhgac.strictmodel.StrictModel instead, with the same rules and messages.)
+        """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, validate_default=True)
+        model_config = ConfigDict(extra="forbid", frozen=True, strict=False, validate_default=True)
+
+else:
+    M = TypeVar("M")
+    _PYDANTIC_MODEL: list[type] = []
+
+    def _pydantic_strict_model() -> type:
+        # Built on first use: importing pydantic costs about 20 MB, which the agent (whose
+        # models are canhgac.strictmodel's) never pays.
+        if not _PYDANTIC_MODEL:
+            from pydantic import BaseModel, ConfigDict
+
+            class StrictModel(BaseModel):
+                """Base of every collector config model: frozen, unknown keys rejected.
+
+                Pydantic's lax mode is kept on purpose: YAML writes `port: "9440"` as easily
+                as `port: 9440`, and both mean the same to an operator.
+                """
+
+                model_config = ConfigDict(
+                    extra="forbid", frozen=True, strict=False, validate_default=True
+                )
+
+            StrictModel.__module__ = __name__
+            _PYDANTIC_MODEL.append(StrictModel)
+        return _PYDANTIC_MODEL[0]
+
+    def __getattr__(name: str) -> Any:
+        if name == "StrictModel":
+            return _pydantic_strict_model()
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -66,16 +100,10 @@ def load_yaml(text: str, *, source: str = "<string>") -> Any:
 
 def error_path(loc: tuple[int | str, ...]) -> str:
     """Render a pydantic error location as `forwarders[1].url`."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
+    return strictmodel.render_loc(loc)
 
 
-def format_validation_error(exc: ValidationError) -> list[str]:
+def format_validation_error(exc: ValidationError | strictmodel.ValidationError) -> list[str]:
     return [f"{error_path(tuple(e['loc']))}: {e['msg']}" for e in exc.errors()]
 
 
@@ -86,10 +114,14 @@ def parse_model(model: type[M], data: Any, *, source: str) -> M:
     if not isinstance(data, dict):
         raise ConfigError("the top level must be a mapping of keys", location=source)
     try:
-        return model.model_validate(data)
-    except ValidationError as exc:
+        return cast(M, model.model_validate(data))
+    except strictmodel.ValidationError as exc:
         problems = format_validation_error(exc)
-        raise ConfigError("; ".join(problems), location=source) from None
+    except ValueError as exc:  # pydantic's ValidationError, without importing pydantic here
+        if not hasattr(exc, "errors"):
+            raise
+        problems = format_validation_error(cast("ValidationError", exc))
+    raise ConfigError("; ".join(problems), location=source) from None
 
 
 def load_config(model: type[M], path: str | os.PathLike[str]) -> M:

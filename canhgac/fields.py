@@ -542,6 +542,8 @@ _HEADER_COPIES: Final[tuple[tuple[str, str], ...]] = (
     ("event.original", "original"),
 )
 _OUTCOME_PATH: Final = "event.outcome"
+# The header paths a reader fills from one attribute each, without touching the payload.
+HEADER_COPY_PATHS: Final[frozenset[str]] = frozenset(path for path, _ in _HEADER_COPIES)
 
 FieldsReader = Callable[[events_pb2.Event], Fields]
 

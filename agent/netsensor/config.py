@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
-
-from canhgac.config import StrictModel
+from canhgac.strictmodel import Field, StrictModel
 
 MiB = 1024 * 1024
 

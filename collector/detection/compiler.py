@@ -38,6 +38,7 @@ from collector.detection.matchers import (
     affix,
     number,
     plain_literal,
+    string_shape,
     string_test,
     text,
     value_matcher,
@@ -209,12 +210,16 @@ class _TreeCompiler:
         if isinstance(value, SigmaFieldReference):
             return _field_reference(key, self._field(value.field), value)
         if isinstance(value, SigmaString):
-            return _on_text(key, *string_test(value))
+            fold, test = string_test(value)  # also refuses what cannot be evaluated
+            shape = string_shape(value)
+            if shape is not None:
+                return _folded(key, *shape, test)
+            return _on_text(key, fold, test)
         return _on_field(key, value_matcher(value))
 
     def _membership(self, args: Sequence[object]) -> Predicate | None:
-        """A list of plain values on one field (the common `field: [a, b, c]`) as a set lookup."""
-        if len(args) < 3:
+        """A list of plain values on one field (the common `field: [a, b]`) as a set lookup."""
+        if len(args) < 2:
             return None
         if all(
             isinstance(arg, ConditionFieldEqualsValueExpression) and type(arg.value) is SigmaNumber
@@ -234,7 +239,8 @@ class _TreeCompiler:
         if len(names) != 1:
             return None
         key = self._field(names.pop())
-        return _on_text(key, True, frozenset(literals).__contains__)
+        members = frozenset(literals)
+        return _folded(key, "in", members, members.__contains__)
 
     def _affixes(self, args: Sequence[object]) -> list[Predicate]:
         """The OR's parts, with `field|startswith: [a, b, ...]` (or endswith) on one field as one
@@ -251,7 +257,8 @@ class _TreeCompiler:
                 groups.setdefault((arg.field, shape[0]), []).append(shape[1])
         predicates = [self.node(arg) for arg in rest]
         for (name, kind), texts in groups.items():
-            predicates.append(_on_text(self._field(name), True, _affix_test(kind, tuple(texts))))
+            affixes = tuple(texts)
+            predicates.append(_folded(self._field(name), kind, affixes, _affix_test(kind, affixes)))
         return predicates
 
     def _number_membership(self, args: Sequence[object]) -> Predicate | None:
@@ -301,6 +308,72 @@ def _on_field(key: str, match: ValueMatcher) -> Predicate:
         return match(v)
 
     return predicate
+
+
+def _folded(
+    key: str, kind: str, operand: str | frozenset[str] | tuple[str, ...], test: TextTest
+) -> Predicate:
+    """A case-insensitive test of one shape (see matchers.string_shape; "in": a set of
+    values) written out for a str field, the common case: the same as `_on_text(key, True,
+    test)` without a call of `test` per event. Other values go through `test`."""
+    if kind == "eq" and isinstance(operand, str):
+        literal = operand
+
+        def equal(f: Mapping[str, Any]) -> bool:
+            v = f.get(key)
+            if type(v) is str:
+                return v.lower() == literal
+            return v is not None and _folded_other(v, test)
+
+        return equal
+    if kind == "in" and isinstance(operand, frozenset):
+        members = operand
+
+        def member(f: Mapping[str, Any]) -> bool:
+            v = f.get(key)
+            if type(v) is str:
+                return v.lower() in members
+            return v is not None and _folded_other(v, test)
+
+        return member
+    if kind == "contains" and isinstance(operand, str):
+        part = operand
+
+        def contains(f: Mapping[str, Any]) -> bool:
+            v = f.get(key)
+            if type(v) is str:
+                return part in v.lower()
+            return v is not None and _folded_other(v, test)
+
+        return contains
+    if kind == "prefix" and not isinstance(operand, frozenset):
+        head = operand
+
+        def prefix(f: Mapping[str, Any]) -> bool:
+            v = f.get(key)
+            if type(v) is str:
+                return v.lower().startswith(head)
+            return v is not None and _folded_other(v, test)
+
+        return prefix
+    if kind == "suffix" and not isinstance(operand, frozenset):
+        tail = operand
+
+        def suffix(f: Mapping[str, Any]) -> bool:
+            v = f.get(key)
+            if type(v) is str:
+                return v.lower().endswith(tail)
+            return v is not None and _folded_other(v, test)
+
+        return suffix
+    return _on_text(key, True, test)
+
+
+def _folded_other(v: Any, test: TextTest) -> bool:
+    # What _on_text's folded predicate does with a value that is not a str.
+    if type(v) is list:
+        return any(test(x.lower()) for x in v)
+    return test(text(v).lower())
 
 
 def _on_text(key: str, fold: bool, test: TextTest) -> Predicate:

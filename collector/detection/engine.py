@@ -13,7 +13,7 @@ from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
 
 from canhgac.errors import RuleError
-from canhgac.fields import FieldsReader, event_fields, fields_reader
+from canhgac.fields import HEADER_COPY_PATHS, FieldsReader, event_fields, fields_reader
 from canhgac.v1 import alert_pb2, events_pb2
 from collector.detection.alerts import AlertTemplate
 from collector.detection.base import LoadResult, Predicate, RuleLoadError
@@ -48,7 +48,7 @@ class StateImport:
     unknown: list[str] = field(default_factory=list)  # no such correlation is loaded now
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _BaseRule:
     template: AlertTemplate
     predicate: Predicate
@@ -59,6 +59,9 @@ class _BaseRule:
     anchors: Anchors | None = None
     # The correlations this rule feeds, each with the reference key it uses for this rule.
     feeds: tuple[tuple[_Correlation, str], ...] = ()
+    # The same grouped by correlation, as process() hands them over when this rule is the only
+    # one of the event's to feed (set with `feeds`, see _group_feeds).
+    feeds_alone: tuple[tuple[_Correlation, tuple[str, ...]], ...] = ()
 
 
 class DetectionEngine:
@@ -73,8 +76,10 @@ class DetectionEngine:
 
     Fields: most of an event's fifty-odd paths are read by no rule, and computing them was the
     largest single cost per event, so each category bucket computes only the paths its rules'
-    predicates and the correlations they feed read (`fields_reader`, `fields_read()`); an event
-    that raises an alert gets all of its fields then, for the alert's summary.
+    predicates and the correlations they feed read (`fields_reader`, `fields_read()`), except
+    the header paths only correlations read (event.id, agent.id, host.name), added when a rule
+    feeds one; an event that raises an alert gets all of its fields then, for the alert's
+    summary.
     `full_fields=True` computes every path up front and runs the rules' plain predicates (not
     those specialised to their one category, see CompiledRule): the reference the fast engine
     is tested against.
@@ -96,6 +101,8 @@ class DetectionEngine:
         self._full_fields = full_fields
         self._by_category: dict[str, _Bucket] = {}
         self._uncategorised = self._bucket(())
+        # event.category as sent -> its bucket, so most events skip the lower-casing.
+        self._dispatch: dict[str, _Bucket] = {}
         self._correlations: tuple[_Correlation, ...] = ()
         self._closing: tuple[_Correlation, ...] = ()
         self._rule_count = 0  # need advance() on every event
@@ -237,6 +244,7 @@ class DetectionEngine:
 
         for base in compiled.values():
             base.feeds = tuple(feeds.get(id(base), ()))
+            base.feeds_alone = _group_feeds([base])
         live = [b for b in compiled.values() if b.alerts or b.feeds]
         self._index(live)
         self._correlations = tuple(active)
@@ -273,25 +281,31 @@ class DetectionEngine:
             c: self._bucket((*rs, *uncategorised)) for c, rs in by_category.items()
         }
         self._uncategorised = self._bucket(uncategorised)
+        self._dispatch = {}
 
     def _bucket(self, rules: Sequence[_BaseRule]) -> _Bucket:
         index = RuleIndex(rules, _anchors_of)
         if self._full_fields:
-            return _Bucket(index, event_fields)
+            return _Bucket(index, event_fields, None)
         # Read up front even for events that feed no correlation: a second, later read of the
         # message for those that do cost more than it saved (callgrind, bench/detection.py).
+        # Except the header paths only correlations read (event.id, agent.id, host.name): those
+        # are plain attributes of the event, read when a rule feeds a correlation (`late`).
         wanted: set[str] = set()
+        correlations: set[str] = set()
         for rule in rules:
             wanted |= rule.fields
             wanted.update(a.field for a in rule.anchors or ())
             for corr, _ in rule.feeds:
-                wanted |= corr.state.fields_read()
-        return _Bucket(index, fields_reader(wanted))
+                correlations |= corr.state.fields_read()
+        late = (correlations - wanted) & HEADER_COPY_PATHS
+        wanted |= correlations - late
+        return _Bucket(index, fields_reader(wanted), fields_reader(late) if late else None)
 
     def process(self, events: Sequence[events_pb2.Event]) -> list[alert_pb2.Alert]:
         """Evaluate every rule that can match each event, in order; return the alerts raised."""
         alerts: list[alert_pb2.Alert] = []
-        by_category, uncategorised = self._by_category, self._uncategorised
+        dispatch = self._dispatch
         closing, clock_ns, full_fields = self._closing, self._clock_ns, self._full_fields
         now: int | None = None
         for ev in events:
@@ -300,14 +314,18 @@ class DetectionEngine:
                     for hit in corr.state.advance(ev.agent_id, ev.time_ns):
                         now = now or clock_ns()
                         alerts.append(corr.template.window_alert(hit, corr.timespan_s, now))
-            bucket = by_category.get(ev.category.lower(), uncategorised)
+            category = ev.category
+            bucket = dispatch.get(category)
+            if bucket is None:
+                bucket = self._dispatch_miss(category)
             if not bucket.size:
                 continue
             fields = bucket.read(ev)
             # An alert's summary may name any field: all of them, computed at the first alert.
             full: Mapping[str, Any] | None = fields if full_fields else None
-            fed: dict[_Correlation, list[str]] | None = None
-            for rule in bucket.index.candidates(fields):
+            feeder: _BaseRule | None = None  # the first rule to feed a correlation ...
+            feeders: list[_BaseRule] | None = None  # ... and all of them when there are more
+            for rule in bucket.candidates(fields):
                 if not rule.predicate(fields):
                     continue
                 if rule.alerts:
@@ -316,30 +334,63 @@ class DetectionEngine:
                     now = now or clock_ns()
                     alerts.append(rule.template.event_alert(ev, full, now))
                 if rule.feeds:
-                    if fed is None:
-                        fed = {}
-                    for corr, ref in rule.feeds:
-                        fed.setdefault(corr, []).append(ref)
+                    if feeder is None:
+                        feeder = rule
+                    elif feeders is None:
+                        feeders = [feeder, rule]
+                    else:
+                        feeders.append(rule)
+            if feeder is None:
+                continue
             # Each correlation gets the event once, with every referenced rule it matched:
             # counting kinds count it once, temporal kinds record it for each of those rules.
-            if fed is not None:
-                for corr, refs in fed.items():
-                    for hit in corr.state.feed(ev.time_ns, fields, refs):
-                        now = now or clock_ns()
-                        alerts.append(corr.template.window_alert(hit, corr.timespan_s, now))
+            late = bucket.late
+            if late is not None:
+                fields.update(late(ev))
+            fed = feeder.feeds_alone if feeders is None else _group_feeds(feeders)
+            for corr, refs in fed:
+                for hit in corr.state.feed(ev.time_ns, fields, refs):
+                    now = now or clock_ns()
+                    alerts.append(corr.template.window_alert(hit, corr.timespan_s, now))
         return alerts
 
+    def _dispatch_miss(self, category: str) -> _Bucket:
+        bucket = self._by_category.get(category.lower(), self._uncategorised)
+        if len(self._dispatch) >= _DISPATCH_SIZE:  # spellings of categories: a bound, in case
+            self._dispatch.clear()
+        self._dispatch[category] = bucket
+        return bucket
 
-@dataclass(frozen=True)
+
+_DISPATCH_SIZE: Final = 256
+
+
+def _group_feeds(
+    rules: Sequence[_BaseRule],
+) -> tuple[tuple[_Correlation, tuple[str, ...]], ...]:
+    """The correlations `rules` feed, each once, with every reference key of those rules in
+    their order (what one event that matched all of `rules` hands each correlation)."""
+    grouped: dict[_Correlation, list[str]] = {}
+    for rule in rules:
+        for corr, ref in rule.feeds:
+            grouped.setdefault(corr, []).append(ref)
+    return tuple((corr, tuple(refs)) for corr, refs in grouped.items())
+
+
+@dataclass(frozen=True, slots=True)
 class _Bucket:
     """The rules of one category: their index, and the reader of the fields they use."""
 
     index: RuleIndex[_BaseRule]
     read: FieldsReader  # the paths the rules' predicates and the correlations they feed read
+    # The header paths only correlations read, added when a rule feeds one; None: no such path.
+    late: FieldsReader | None
     size: int = field(init=False)
+    candidates: Callable[[Mapping[str, Any]], Sequence[_BaseRule]] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "size", len(self.index))
+        object.__setattr__(self, "candidates", self.index.find)
 
 
 def _anchors_of(rule: _BaseRule) -> Anchors | None:

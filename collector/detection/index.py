@@ -12,7 +12,9 @@ a rule without anchors is evaluated on every event of its category.
 anchors, one Aho-Corasick automaton per field for substrings, both on lower-cased text. The
 result is a superset of the rules that match (the full predicate still decides), in the order
 the rules were given, so alerts come out in the same order as without the index. What a hit on
-exact anchors establishes (`proven_by_index`) the rule's predicate need not test again.
+exact anchors establishes (`proven_by_index`) the rule's predicate need not test again. A
+short field's values repeat (programs, actions, ports): the rules each value hit are remembered,
+up to MEMO_SIZE values per field. `RuleIndex.find` is `candidates` written out for one index.
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ T = TypeVar("T")
 
 # Too common to narrow anything down: every event of a category bucket has these.
 _WEAK_FIELDS: Final = frozenset({"event.category", "event.type", "event.outcome", "event.module"})
+# A handful of values per category ("modified" is most file events): an exact action narrows
+# less than a path or a program's name does, so an AND anchors on those when it has them.
+_COARSE_FIELDS: Final = frozenset({"event.action"})
+# A log's format ("zeek" is every Zeek record) loses only a tie, to its log's or program's name.
+_TIE_LOSING_FIELDS: Final = frozenset({"canhgac.log.format"})
 # Long free text: a substring found there narrows less than one in a path or a name.
 _LONG_TEXT_FIELDS: Final = frozenset(
     {"process.command_line", "process.parent.command_line", "event.original", "process.args"}
@@ -188,15 +195,18 @@ def _best(options: list[frozenset[str]]) -> frozenset[str] | None:
     return max(options, key=lambda o: (min(len(x) for x in o), -len(o)))
 
 
-def _cost(option: Anchors) -> tuple[int, int, int, int, int]:
-    """Lower is more selective: strong fields first, then no fallback-short substrings, then
-    short-valued fields (a program's path says more than a substring of a long command line),
-    fewer anchors, longer literals."""
+def _cost(option: Anchors) -> tuple[int, int, int, int, int, int, int]:
+    """Lower is more selective: strong fields first, then fields of many values (not the
+    action), then no fallback-short substrings, then short-valued fields (a program's path says
+    more than a substring of a long command line), fewer anchors, not the log format, longer
+    literals."""
     weak = sum(a.field in _WEAK_FIELDS for a in option)
+    coarse = sum(a.field in _COARSE_FIELDS for a in option)
+    tie_losing = sum(a.field in _TIE_LOSING_FIELDS for a in option)
     short = sum(not a.exact and len(a.literal) < MIN_SUBSTRING for a in option)
     long_text = sum(a.field in _LONG_TEXT_FIELDS and not a.exact for a in option)
     shortest = min((len(a.literal) for a in option), default=0)
-    return (weak, short, long_text, len(option), -shortest)
+    return (weak, coarse, short, long_text, len(option), tie_losing, -shortest)
 
 
 def proven_by_index(found: Anchors | None) -> Proven | None:
@@ -218,8 +228,19 @@ def _indexed(found: Anchors) -> bool:
     return not any(a.field in _WEAK_FIELDS for a in found)
 
 
+# Values remembered per field before the memo starts again (a bound on its memory).
+MEMO_SIZE: Final = 4096
+
+
 class RuleIndex(Generic[T]):
-    """Rules of one category bucket, indexed by their anchors (see the module docstring)."""
+    """Rules of one category bucket, indexed by their anchors (see the module docstring).
+
+    `candidates()` probes each indexed field once per event: the exact table and the
+    automaton of the field both come out of one `_Probe`, which remembers (up to MEMO_SIZE
+    values) what a short field's value hit, since program paths and names repeat from event to
+    event. An event that hits one literal group only (the common case: an action, one program)
+    gets that group's rule list, computed once at build time; only several groups are merged.
+    """
 
     def __init__(self, rules: Sequence[T], anchors_of: Callable[[T], Anchors | None]) -> None:
         self._rules = tuple(rules)
@@ -234,51 +255,212 @@ class RuleIndex(Generic[T]):
             for a in found:
                 table = exact if a.exact else substrings
                 table.setdefault(a.field, {}).setdefault(a.literal, []).append(position)
-        exact_tables = {f: {k: tuple(v) for k, v in t.items()} for f, t in exact.items()}
-        automata = {f: _automaton(t) for f, t in substrings.items()}
-        # One entry per indexed field, with its lookups, so an event costs one pass.
-        self._lookups = tuple(
-            (name, exact_tables.get(name), automata.get(name))
-            for name in sorted(set(exact_tables) | set(automata))
-        )
-        self._always_rules = [self._rules[i] for i in self._always]
+        self._always_rules = tuple(self._rules[i] for i in self._always)
+        groups: dict[frozenset[int], _Group[T]] = {}
+
+        def group(positions: Iterable[int]) -> _Group[T]:
+            key = frozenset(positions)
+            found = groups.get(key)
+            if found is None:
+                found = groups[key] = _Group(key, self._rules_at(key))
+            return found
+
+        # One probe per indexed field, so an event costs one pass.
+        probes = [
+            (
+                name,
+                _Probe(
+                    {k: group(v) for k, v in exact.get(name, {}).items()},
+                    _automaton({k: group(v) for k, v in substrings[name].items()})
+                    if name in substrings
+                    else None,
+                    self._merged,
+                    memo=name not in _LONG_TEXT_FIELDS,
+                ),
+            )
+            for name in sorted(set(exact) | set(substrings))
+        ]
+        self._probes = tuple((name, probe.memo, probe) for name, probe in probes)
         self.indexed = len(self._rules) - len(self._always)
+        # `candidates` written out for these probes: what the engine calls per event.
+        self.find: Callable[[Mapping[str, Any]], Sequence[T]] = self._compile_find()
+
+    def _merged(self, positions: frozenset[int]) -> _Group[T]:
+        # Not kept in `groups`: which literals one value holds together is open-ended.
+        return _Group(positions, self._rules_at(positions))
+
+    def _rules_at(self, positions: Iterable[int]) -> tuple[T, ...]:
+        merged = set(positions)
+        merged.update(self._always)
+        rules = self._rules
+        return tuple(rules[i] for i in sorted(merged))
 
     def __len__(self) -> int:
         return len(self._rules)
 
     def candidates(self, fields: Mapping[str, Any]) -> Sequence[T]:
-        if not self._lookups:
+        if not self._probes:
             return self._rules
-        hits: set[int] | None = None
-        for name, table, automaton in self._lookups:
+        first: _Group[T] | None = None
+        more: list[_Group[T]] | None = None
+        for name, memo, probe in self._probes:
             value = fields.get(name)
             if value is None:
                 continue
-            texts = (value.lower(),) if type(value) is str else _texts(value)
-            for folded in texts:
-                if table is not None and (found := table.get(folded)) is not None:
-                    if hits is None:
-                        hits = set(found)
-                    else:
-                        hits.update(found)
-                if automaton is not None:
-                    for _, positions in automaton.iter(folded):
-                        if hits is None:
-                            hits = set(positions)
-                        else:
-                            hits.update(positions)
-        if hits is None:  # the common case: only the rules without anchors
+            # The memo's look-up written out here: a call per probe cost as much as the probe.
+            if type(value) is str:
+                if memo is None:
+                    found = probe.one(value.lower())
+                elif value in memo:
+                    found = memo[value]  # a str caches its hash: the second look-up is cheap
+                else:
+                    found = probe.hits(value)
+            else:
+                found = probe.hits(value)  # ints remembered too, lists probed element-wise
+            if found is None:
+                continue
+            if first is None:
+                first = found
+            elif found is not first:
+                if more is None:
+                    more = [found]
+                else:
+                    more.append(found)
+        if first is None:  # the common case: only the rules without anchors
             return self._always_rules
-        hits.update(self._always)
-        rules = self._rules
-        return [rules[i] for i in sorted(hits)]
+        if more is None:
+            return first.rules
+        return self._rules_at(first.positions.union(*(g.positions for g in more)))
+
+    def _compile_find(self) -> Callable[[Mapping[str, Any]], Sequence[T]]:
+        """`candidates` as one straight-line function of this index's probes.
+
+        The loop over (name, memo, probe) tuples cost about as much per probe as a remembered
+        probe itself (bench/detection.py). The source holds no rule text: field names, memos
+        and probes are passed in the namespace under generated names (`n0`, `m0`, `p0` ...).
+        """
+        if not self._probes:
+            rules = self._rules
+            return lambda fields: rules
+        namespace: dict[str, Any] = {
+            "always": self._always_rules,
+            "merge": self._merge_groups,
+        }
+        lines = ["def find(fields):", "    first = None", "    more = None"]
+        for i, (name, memo, probe) in enumerate(self._probes):
+            namespace[f"n{i}"], namespace[f"p{i}"] = name, probe
+            lines += [f"    v = fields.get(n{i})", "    if v is not None:"]
+            if memo is None:
+                lines.append(f"        f = p{i}.one(v.lower()) if type(v) is str else p{i}.hits(v)")
+            else:
+                namespace[f"m{i}"] = memo
+                lines += [
+                    f"        if type(v) is str and v in m{i}:",
+                    f"            f = m{i}[v]",
+                    "        else:",
+                    f"            f = p{i}.hits(v)",
+                ]
+            lines += [
+                "        if f is not None:",
+                "            if first is None:",
+                "                first = f",
+                "            elif f is not first:",
+                "                if more is None:",
+                "                    more = [f]",
+                "                else:",
+                "                    more.append(f)",
+            ]
+        lines += [
+            "    if first is None:",
+            "        return always",
+            "    if more is None:",
+            "        return first.rules",
+            "    return merge(first, more)",
+        ]
+        exec("\n".join(lines), namespace)  # noqa: S102  # generated names only, see above
+        find: Callable[[Mapping[str, Any]], Sequence[T]] = namespace["find"]
+        return find
+
+    def _merge_groups(self, first: _Group[T], more: list[_Group[T]]) -> tuple[T, ...]:
+        return self._rules_at(first.positions.union(*(g.positions for g in more)))
 
 
-def _automaton(table: Mapping[str, list[int]]) -> Any:
+@dataclass(frozen=True, eq=False)
+class _Group(Generic[T]):
+    """Rule positions one probe found, and those rules with the anchorless ones, in order."""
+
+    positions: frozenset[int]
+    rules: tuple[T, ...]
+
+
+class _Probe(Generic[T]):
+    """One indexed field's look-ups: value -> the group of rules its anchors hit, or None."""
+
+    def __init__(
+        self,
+        table: Mapping[str, _Group[T]],
+        automaton: Any,
+        merged: Callable[[frozenset[int]], _Group[T]],
+        *,
+        memo: bool,
+    ) -> None:
+        self._table = table
+        self._automaton = automaton
+        self._merged = merged
+        # What short values hit, read by RuleIndex.candidates directly.
+        self.memo: dict[str | int, _Group[T] | None] | None = {} if memo else None
+
+    def hits(self, value: Any) -> _Group[T] | None:
+        """The group `value` (a field value, list-valued or not) hits, None if none."""
+        kind = type(value)
+        # Ints are remembered beside strs (a port, an id): 1 and "1" are different keys. Not
+        # bools or floats, which compare equal to ints (True == 1) but read as other text.
+        if kind is not str and kind is not int:
+            return self._search(_texts(value))
+        memo = self.memo
+        folded = value.lower() if kind is str else str(value)
+        if memo is None:
+            return self.one(folded)
+        if value in memo:
+            return memo[value]
+        found = self.one(folded)
+        if len(memo) >= MEMO_SIZE:
+            memo.clear()
+        memo[value] = found
+        return found
+
+    def one(self, folded: str) -> _Group[T] | None:
+        """The group one lower-cased text hits, None if none."""
+        found = self._table.get(folded)
+        automaton = self._automaton
+        if automaton is None:
+            return found
+        several: list[_Group[T]] | None = None
+        for _, hit in automaton.iter(folded):
+            if found is None:
+                found = hit
+            elif hit is not found:
+                if several is None:
+                    several = [found, hit]
+                else:
+                    several.append(hit)
+        if several is None:
+            return found
+        return self._merged(frozenset[int]().union(*(g.positions for g in several)))
+
+    def _search(self, texts: Iterable[str]) -> _Group[T] | None:
+        found = [group for folded in texts if (group := self.one(folded)) is not None]
+        if not found:
+            return None
+        if len(found) == 1:
+            return found[0]
+        return self._merged(frozenset[int]().union(*(g.positions for g in found)))
+
+
+def _automaton(table: Mapping[str, object]) -> Any:
     automaton = ahocorasick.Automaton()
-    for literal, positions in table.items():
-        automaton.add_word(literal, tuple(positions))
+    for literal, hit in table.items():
+        automaton.add_word(literal, hit)
     automaton.make_automaton()
     return automaton
 

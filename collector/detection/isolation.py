@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -95,9 +96,30 @@ class ThreadDetector:
 # The child process's engine, set by _child_init.
 _ENGINE: DetectionEngine | None = None
 
+# How often the child checks that the collector that started it is still there.
+PARENT_CHECK_INTERVAL_S = 1.0
 
-def _child_init(rule_paths: Sequence[str], state_path: str | None = None) -> None:
+
+def _watch_parent(parent_pid: int) -> None:
+    """Ends the child when its collector is gone (killed with SIGKILL, say).
+
+    The pool's call queue gives the child no end-of-file when the parent dies (the child holds
+    both ends of the pipe), so without this an orphaned child would wait for work forever,
+    holding its memory. Reparenting is the sign: the child's parent pid changes.
+    """
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_CHECK_INTERVAL_S)
+    os._exit(0)
+
+
+def _child_init(
+    rule_paths: Sequence[str], state_path: str | None = None, parent_pid: int | None = None
+) -> None:
     global _ENGINE  # one engine per child process, by design
+    if parent_pid is not None:
+        threading.Thread(
+            target=_watch_parent, args=(parent_pid,), name="parent-watch", daemon=True
+        ).start()
     # Load problems were already logged by the parent's own load of the same files.
     logging.disable(logging.CRITICAL)
     engine, _ = control.build_engine([Path(p) for p in rule_paths])
@@ -164,7 +186,7 @@ class ProcessDetector:
             max_workers=1,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_child_init,
-            initargs=(self._paths, self._state_path),
+            initargs=(self._paths, self._state_path, os.getpid()),
         )
         # Start the child and load its rules now, not on the first batch (that takes about a
         # second, during which batches would queue up on the bus).

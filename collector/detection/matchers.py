@@ -77,6 +77,25 @@ def affix(value: Any) -> tuple[str, str] | None:
     return None
 
 
+def string_shape(value: Any) -> tuple[str, str] | None:
+    """The shape of a case-insensitive SigmaString that one str operation tests, with its
+    lower-cased text: ("eq", t) for `t`, ("contains", t) for `*t*`, ("prefix", t) for `t*`,
+    ("suffix", t) for `*t` (t without wildcards); None for any other value."""
+    literal = plain_literal(value)
+    if literal is not None:
+        return ("eq", literal.lower())
+    found = affix(value)
+    if found is not None:
+        return found
+    if type(value) is not SigmaString:
+        return None
+    parts = value.s
+    star = SpecialChars.WILDCARD_MULTI
+    if len(parts) == 3 and parts[0] is star and parts[2] is star and isinstance(parts[1], str):
+        return ("contains", parts[1].lower())
+    return None
+
+
 # A test on a field's text, already lower-cased when the match is case-insensitive.
 TextTest = Callable[[str], bool]
 

@@ -5,8 +5,8 @@ Its processing items, in order:
 * Refuse a rule whose log source our events cannot answer (`product: windows`, a device log
   such as `product: cisco`, a Zeek log other than dns, a Linux service log the agent does not
   collect): a rule that could never match is reported with the reason, never run silently.
-* Rewrite auditd record types (`type: EXECVE` ...) into conditions on our events (AUDITD_TYPES),
-  and Sysmon's `Initiated` into `network.direction`.
+* Rewrite each detection of a `service: auditd` rule into the events that answer it
+  (AuditdRecordTypeTransformation, below), and Sysmon's `Initiated` into `network.direction`.
 * Turn each log source into conditions on our events (LOGSOURCES): `product: linux,
   service: sshd` becomes `event.category: authentication`, `category: process_creation`
   becomes `event.category: process, event.type: start` ...
@@ -19,17 +19,40 @@ Its processing items, in order:
 The event categories and types used here are ECS values; the agent's sources must emit the same
 ones (authentication, iam, process/start, network/connection, file) for these log sources to
 match. Every mapping says what our events really carry; where they do not carry what a rule
-asks (auditd syscall names and keys, firewall verdicts, Zeek SMB logs ...) the rule is refused.
+asks (firewall verdicts, Zeek SMB logs ...) the rule is refused.
+
+auditd. A `service: auditd` rule is answered by two kinds of events:
+
+* the audit records themselves, from the agent's auditd source: LogRecord events of format
+  "auditd" named by their record type (`canhgac.log.name: PATH`), each record field under
+  `canhgac.log.fields.<name>` (`name`, `nametype`, `key`, SYSCALL's hex `a0` ... `a3`, the
+  ENRICHED `SYSCALL` name, EXECVE's decoded argv `a0`, `a1` ...). Every record type and field
+  is answered this way, on hosts that run auditd with rules that log them;
+* on hosts without auditd, our typed events, for what they observe of a record type
+  (AUDITD_TYPES): EXECVE is a process start (a0, a1 ... its argv, AUDITD_FIELD_MAPPING),
+  SYSCALL the start of the program that made the call (only its identity: exe, comm),
+  ADD_USER ... the auth-log's account events (no field).
+
+So each detection of the rule becomes an OR of a record version (`canhgac.log.format: auditd`,
+`type` as `canhgac.log.name`, every field as a record field) and, for each record type the
+typed events answer with every field the detection asks, a typed version (`type` as
+AUDITD_TYPES's conditions, fields through AUDITD_FIELD_MAPPING). A detection with no `type`
+(`a1|startswith: ...` beside a typed selection, `key: ...`) gets the record version and, when
+its fields allow, the typed one without conditions. The two versions need fields only their
+own kind of event has, so the rule's condition (`selection and not filter`) combines them
+per event exactly as the rule means. Keyword-only detections are left to KEYWORD_FIELDS.
+Note SYSCALL's a0 ... are the call's arguments in hex and EXECVE's are argv: a SYSCALL
+selection with a0 has no typed version.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
-from sigma.conditions import ConditionOR
+from sigma.conditions import ConditionAND, ConditionOR
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaTransformationError
 from sigma.processing.conditions import LogsourceCondition
@@ -45,7 +68,7 @@ from sigma.processing.transformations.base import (
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaLogSource, SigmaRule
 from sigma.types import SigmaBool, SigmaString, SigmaType
 
-from canhgac.fields import ARGV_PATH_PREFIX, ARGV_POSITIONS
+from canhgac.fields import ARGV_PATH_PREFIX, ARGV_POSITIONS, LOG_FIELD_PREFIX
 from collector.detection.logsources import devices, syslog, zeek
 from collector.detection.logsources.base import Conditions, LogsourceMapping
 
@@ -76,7 +99,7 @@ SIGMA_FIELD_MAPPING: Final[dict[str, str]] = {
     "QueryName": "dns.question.name",
 }
 
-# auditd EXECVE/SYSCALL record fields. a0, a1 ... are argv positions of an EXECVE record.
+# auditd record fields our typed events answer. a0, a1 ... are argv positions of an EXECVE record.
 AUDITD_FIELD_MAPPING: Final[dict[str, str]] = {
     "exe": "process.executable",
     "comm": "process.name",
@@ -118,8 +141,9 @@ LOGSOURCES: Final[tuple[LogsourceMapping, ...]] = (
     LogsourceMapping(
         "linux", "sudo", None, {"event.category": "authentication", "process.name": "sudo"}
     ),
-    # auditd records name their kind in the detection (`type`), see AUDITD_TYPES.
-    LogsourceMapping("linux", "auditd", None, {}, AUDITD_FIELD_MAPPING),
+    # auditd records name their kind in the detection (`type`): AuditdRecordTypeTransformation
+    # adds the conditions and maps the field names of each detection itself.
+    LogsourceMapping("linux", "auditd", None, {}),
     LogsourceMapping(None, None, "process_creation", PROCESS_START),
     LogsourceMapping(None, None, "network_connection", CONNECTION),
     # Sysmon's file_event is a file created or overwritten (a rename creates the new name).
@@ -142,9 +166,8 @@ LOGSOURCES: Final[tuple[LogsourceMapping, ...]] = (
 # The name earlier versions exported.
 LOGSOURCE_CONDITIONS: Final = LOGSOURCES
 
-# auditd record type -> the conditions on our events that observe the same thing. A SYSCALL
-# record is answered by the start of the program that made the call: only its identity (exe,
-# comm) can be asked, never the call's name, arguments or audit key (not observed).
+# auditd record type -> the conditions on our typed events that observe the same thing, on hosts
+# without auditd (the records themselves answer every type, see the module docstring).
 AUDITD_TYPES: Final[Mapping[str, Conditions]] = {
     "EXECVE": PROCESS_START,
     "SYSCALL": PROCESS_START,
@@ -153,7 +176,19 @@ AUDITD_TYPES: Final[Mapping[str, Conditions]] = {
     "ADD_GROUP": {"event.category": "iam", "event.action": "group_created"},
     "DEL_GROUP": {"event.category": "iam", "event.action": "group_deleted"},
 }
-_AUDITD_ARGUMENT: Final = re.compile(r"a\d+")
+_AUDITD_IDENTITY: Final = frozenset({"exe", "comm", "cwd"})
+# The record fields each typed answer carries. SYSCALL: the program's start, never the call's
+# name (`SYSCALL`, `syscall`), arguments (a0 ... in hex), result or audit `key`.
+AUDITD_TYPED_FIELDS: Final[Mapping[str | None, frozenset[str]]] = {
+    "EXECVE": frozenset(AUDITD_FIELD_MAPPING),
+    "SYSCALL": _AUDITD_IDENTITY,
+    None: frozenset(AUDITD_FIELD_MAPPING),  # a detection without `type`
+}
+AUDITD_FORMAT: Final = "auditd"
+# auditd's own field names (lower case: `nametype`, `new-disk`, `a1[0]`) and the upper-case
+# names of the ENRICHED format (`SYSCALL`, `AUID`); a rule asking another (`LogonId`) is refused.
+_AUDITD_FIELD_NAME: Final = re.compile(r"[a-z0-9_\-\[\]]+|[A-Z0-9_]+")
+AUDITD_RECORD_TYPE_FIELD: Final = "canhgac.log.name"
 
 # Sysmon `Initiated`: true when the process opened the connection.
 INITIATED_DIRECTIONS: Final[Mapping[str, str]] = {"true": "outbound", "false": "inbound"}
@@ -198,52 +233,89 @@ def _conditions_detection(conditions: Conditions) -> SigmaDetection:
     return SigmaDetection(items)
 
 
-@dataclass
-class AuditdRecordTypeTransformation(DetectionItemTransformation):
-    """Replaces auditd's `type: <record type>` with the conditions of AUDITD_TYPES.
+def _leaf_items(detection: SigmaDetection) -> list[SigmaDetectionItem]:
+    items: list[SigmaDetectionItem] = []
+    for item in detection.detection_items:
+        if isinstance(item, SigmaDetection):
+            items.extend(_leaf_items(item))
+        else:
+            items.append(item)
+    return items
 
-    A record type we do not observe (PATH, TTY, SERVICE_STOP ...) refuses the rule, as does a
-    SYSCALL selection that asks for the call's arguments (a0 ... are argv only for EXECVE).
+
+def _copy_detection(
+    detection: SigmaDetection,
+    field: Mapping[str, str] | None,
+    record_type: SigmaDetectionItem | SigmaDetection,
+) -> SigmaDetection:
+    """`detection` with `type` replaced by `record_type` and each field name mapped through
+    `field` (None: as a record field). Values keep their modifiers, already applied."""
+    items: list[SigmaDetectionItem | SigmaDetection] = []
+    for item in detection.detection_items:
+        if isinstance(item, SigmaDetection):
+            items.append(_copy_detection(item, field, record_type))
+        elif item.field == "type":
+            items.append(record_type)
+        elif item.field is None:  # a keyword: KEYWORD_FIELDS
+            items.append(replace(item, auto_modifiers=False))
+        elif field is None and not _AUDITD_FIELD_NAME.fullmatch(item.field):
+            # Not an auditd field (`LogonId`): left for the compiler to refuse as unknown.
+            items.append(replace(item, auto_modifiers=False))
+        else:
+            name = LOG_FIELD_PREFIX + item.field if field is None else field[item.field]
+            items.append(replace(item, field=name, auto_modifiers=False))
+    return SigmaDetection(items, item_linking=detection.item_linking)
+
+
+def _values(values: list[str]) -> list[SigmaType]:
+    return [SigmaString(v) for v in values]
+
+
+@dataclass
+class AuditdRecordTypeTransformation(PreprocessingTransformation):
+    """Rewrites each detection of an auditd rule into an OR of the events that answer it: the
+    auditd records themselves and, where they observe it, our typed events (module docstring).
     """
 
-    def apply_detection(self, detection: SigmaDetection) -> None:
-        names = {i.field for i in detection.detection_items if isinstance(i, SigmaDetectionItem)}
-        for item in detection.detection_items:
-            if not (isinstance(item, SigmaDetectionItem) and item.field == "type"):
-                continue
-            types = {str(v).upper() for v in item.value}
-            arguments = sorted(n for n in names if n and _AUDITD_ARGUMENT.fullmatch(n))
-            if "SYSCALL" in types and arguments:
-                raise SigmaTransformationError(
-                    f"auditd SYSCALL arguments ({', '.join(arguments)}) are not observed",
-                    source=item.source,
-                )
-        super().apply_detection(detection)
+    def apply(self, rule: SigmaRule | SigmaCorrelationRule) -> None:
+        super().apply(rule)
+        if isinstance(rule, SigmaRule):
+            for detection in rule.detection.detections.values():
+                self._rewrite(detection)
 
-    def apply_detection_item(self, detection_item: SigmaDetectionItem) -> SigmaDetection | None:
-        if detection_item.field != "type":
-            return None
-        if detection_item.modifiers:
-            raise SigmaTransformationError(
-                "auditd record type with modifiers is unsupported", source=detection_item.source
-            )
-        alternatives: list[SigmaDetection] = []
-        for value in detection_item.value:
-            record = str(value).upper()
-            conditions = AUDITD_TYPES.get(record)
-            if conditions is None:
-                raise SigmaTransformationError(
-                    f"auditd record type '{record}' is not observed (observed: "
-                    + ", ".join(AUDITD_TYPES)
-                    + ")",
-                    source=detection_item.source,
-                )
-            alternatives.append(_conditions_detection(conditions))
-        if len(alternatives) == 1:
-            return alternatives[0]
-        return SigmaDetection(
-            list[SigmaDetectionItem | SigmaDetection](alternatives), item_linking=ConditionOR
+    def _rewrite(self, detection: SigmaDetection) -> None:
+        items = _leaf_items(detection)
+        if all(i.field is None for i in items):
+            return  # keywords only: searched in KEYWORD_FIELDS, which records carry too
+        types: list[str] = []
+        for item in items:
+            if item.field == "type":
+                if item.modifiers:
+                    raise SigmaTransformationError(
+                        "auditd record type with modifiers is unsupported", source=item.source
+                    )
+                types.extend(str(v).upper() for v in item.value)
+        asked = {i.field for i in items if i.field is not None and i.field != "type"}
+        name = SigmaDetectionItem(AUDITD_RECORD_TYPE_FIELD, [], _values(sorted(set(types))))
+        alternatives: list[SigmaDetectionItem | SigmaDetection] = []
+        records: list[str | None] = list(dict.fromkeys(types)) if types else [None]
+        for record in records:
+            answered = AUDITD_TYPED_FIELDS.get(record, frozenset())
+            if (record is not None and record not in AUDITD_TYPES) or not asked <= answered:
+                continue
+            # (without `type` there is nothing to replace: `name` is never used)
+            typed_type = name if record is None else _conditions_detection(AUDITD_TYPES[record])
+            alternatives.append(_copy_detection(detection, AUDITD_FIELD_MAPPING, typed_type))
+        record_version = _copy_detection(detection, None, name)
+        fmt = SigmaDetectionItem("canhgac.log.format", [], _values([AUDITD_FORMAT]))
+        alternatives.append(SigmaDetection([fmt, record_version], item_linking=ConditionAND))
+        rewritten = (
+            alternatives[0]
+            if len(alternatives) == 1
+            else SigmaDetection(alternatives, item_linking=ConditionOR)
         )
+        detection.detection_items = [rewritten]
+        detection.item_linking = ConditionAND
 
 
 @dataclass

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pytest
-from pydantic import ValidationError
 
 from agent.guard import GuardedSink, LimitsConfig, MemoryCeiling, TokenBucket, guard_sources
 from agent.sources.base import Checkpoint
 from agent.status import DropCounter
+from canhgac.strictmodel import ValidationError
 from canhgac.v1 import events_pb2
 
 

@@ -14,10 +14,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import ClassVar
 
-from pydantic import Field
-
 from agent.sources.base import EventSink, Source, SourceContext
-from canhgac.config import StrictModel
+from canhgac.strictmodel import Field, StrictModel
 from canhgac.v1 import events_pb2
 
 SOURCE_ID = "agent_status"

@@ -6,8 +6,6 @@ import asyncio
 from datetime import tzinfo
 from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator
-
 from agent.sources.base import Checkpoint, EventSink, Source, SourceContext
 from agent.sources.tailer import (
     DEFAULT_MAX_LINE_BYTES,
@@ -16,7 +14,7 @@ from agent.sources.tailer import (
     TailPosition,
     open_readonly,
 )
-from canhgac.config import StrictModel
+from canhgac.strictmodel import Field, StrictModel, field_validator
 from canhgac.v1 import events_pb2
 
 from .parser import SOURCE_ID, AuthLogParser, Skipped

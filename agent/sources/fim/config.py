@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
-
-from canhgac.config import StrictModel
+from canhgac.strictmodel import Field, StrictModel, field_validator
 
 MIB = 1024 * 1024
 

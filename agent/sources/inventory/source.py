@@ -9,10 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import Field
-
 from agent.sources.base import Checkpoint, EventSink, Source, SourceContext
-from canhgac.config import StrictModel
+from canhgac.strictmodel import Field, StrictModel
 from canhgac.v1 import events_pb2
 
 from .collect import HostRoots, Inventory, InventoryCollector, Uname, os_uname

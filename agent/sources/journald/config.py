@@ -5,10 +5,8 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
-
 from agent.sources.authlog.parser import PROGRAM_PARSERS
-from canhgac.config import StrictModel
+from canhgac.strictmodel import Field, StrictModel, field_validator, model_validator
 
 # auth (4) and authpriv (10): where PAM, login, sshd and sudo log on a syslog-style host.
 AUTH_FACILITIES = (4, 10)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
-
-from canhgac.config import StrictModel
+from canhgac.strictmodel import Field, StrictModel, field_validator
 
 
 class ProcessConfig(StrictModel):

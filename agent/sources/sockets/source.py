@@ -8,11 +8,9 @@ import sys
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import Field
-
 from agent.sources.base import EventSink, Source, SourceContext
-from canhgac.config import StrictModel
 from canhgac.errors import SourceUnavailableError
+from canhgac.strictmodel import Field, StrictModel
 from canhgac.v1 import events_pb2
 
 from .owners import SocketOwners, UserNames

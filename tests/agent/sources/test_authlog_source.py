@@ -14,10 +14,10 @@ from datetime import UTC
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
 from agent.sources.authlog import AuthLogConfig, AuthLogSource
 from agent.sources.tailer import open_readonly
+from canhgac.strictmodel import ValidationError
 from canhgac.v1 import events_pb2
 from tests.agent.sources.harness import CLOCK_NS, CollectingSink, context, running, wait_until
 

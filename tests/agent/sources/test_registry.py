@@ -32,3 +32,32 @@ def test_every_source_is_registered() -> None:
     assert concrete == set(SOURCES.values())
     for sid, cls in SOURCES.items():
         assert cls.source_id == sid
+
+
+def test_the_agent_builds_every_registered_source() -> None:
+    """A source registered but missing from build_sources would be configurable yet never run."""
+    from agent.config import AgentConfig, SourcesConfig
+    from agent.netsensor.config import NetSensorConfig
+    from agent.runtime import build_sources
+    from agent.sources.devicelog.config import DeviceLogConfig
+    from agent.sources.journald.config import JournaldConfig
+    from canhgac.v1 import events_pb2
+
+    defaults = SourcesConfig()
+    every = SourcesConfig(
+        **{
+            sid: getattr(defaults, sid)
+            for sid in SOURCES
+            if getattr(defaults, sid, None) is not None
+        },
+        journald=JournaldConfig(),
+        devicelog=DeviceLogConfig(),
+        netsensor=NetSensorConfig(interface="lo"),
+    )
+    config = AgentConfig(agent_id="a", sources=every)
+
+    async def snapshot() -> events_pb2.AgentStatus:
+        return events_pb2.AgentStatus()
+
+    built = {s.source_id for s in build_sources(config, snapshot)}
+    assert built == set(SOURCES)

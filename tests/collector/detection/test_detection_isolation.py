@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 from canhgac.v1 import agent_pb2, events_pb2
 from collector.bus.base import StoredBatch
 from collector.detection.engine import DetectionEngine
 from collector.detection.isolation import ProcessDetector, ThreadDetector, process_batch
+from tests.e2e.harness import wait_for
 
 RULES = [Path(__file__).resolve().parents[3] / "rules"]
 T0 = 1_763_800_000_000_000_000
@@ -93,3 +96,46 @@ def test_batches_in_flight_when_the_child_dies_are_all_run_again_after_one_resta
         assert restarts == [1]
     finally:
         child.close()
+
+
+def test_the_child_ends_when_the_collector_is_killed(tmp_path: Path) -> None:
+    # A stand-in collector: starts a ProcessDetector, writes its child's pid, waits to be killed.
+    script = tmp_path / "parent.py"
+    pid_file = tmp_path / "child.pid"
+    script.write_text(
+        "import os, time\n"
+        "from pathlib import Path\n"
+        "from collector.detection.isolation import ProcessDetector\n"
+        "if __name__ == '__main__':  # the spawned child imports this module again\n"
+        f"    detector = ProcessDetector([Path({str(RULES[0])!r})], lambda: None)\n"
+        "    child = detector._pool.submit(os.getpid).result()\n"
+        f"    Path({str(pid_file)!r}).write_text(str(child))\n"
+        "    time.sleep(600)\n"
+    )
+    root = Path(__file__).resolve().parents[3]
+    parent = subprocess.Popen(
+        [sys.executable, str(script)], cwd=root, env={**os.environ, "PYTHONPATH": str(root)}
+    )
+    try:
+        wait_for(
+            lambda: pid_file.exists() or parent.poll() is not None,
+            timeout=60,
+            what="the detection child to start",
+        )
+        assert parent.poll() is None, "the stand-in collector failed"
+        child = int(pid_file.read_text())
+        assert _alive(child)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+        wait_for(lambda: not _alive(child), timeout=30, what="the orphaned child to end")
+    finally:
+        parent.kill()
+        parent.wait(timeout=10)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has ended; only its parent's wait is missing

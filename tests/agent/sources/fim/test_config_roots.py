@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
 from agent.sources.fim import FimConfig
 from agent.sources.fim.accounts import AccountNames, authorized_keys_paths
 from agent.sources.fim.roots import Scope, canonical, configured_roots
+from canhgac.strictmodel import ValidationError
 
 
 def test_defaults_and_validation() -> None:

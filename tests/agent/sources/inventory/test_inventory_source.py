@@ -6,12 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
 from agent.sources.base import SourceContext
 from agent.sources.inventory import InventoryConfig, InventorySource
 from agent.sources.inventory.collect import HostRoots, Uname
 from agent.sources.inventory.source import CHECKPOINT_KEY
+from canhgac.strictmodel import ValidationError
 from tests.agent.sources.harness import CLOCK_NS, CollectingSink, running, wait_until
 
 from .test_inventory_collect import DPKG_STATUS, fixed_ipv4, make_host, write

@@ -6,10 +6,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
 from agent.sources.journald import JournaldConfig
 from agent.sources.journald.command import journalctl_argv, read_machine_id, valid_cursor
+from canhgac.strictmodel import ValidationError
 from tests.agent.sources.journald.journals import (
     JOURNALCTL,
     entry,

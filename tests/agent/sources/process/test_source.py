@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
 from agent.sources.base import Checkpoint
 from agent.sources.process import ProcessConfig, ProcessSource
 from agent.sources.process.netlink import ProcConnector, ProcConnectorError
 from canhgac.errors import SourceUnavailableError
+from canhgac.strictmodel import ValidationError
 from canhgac.v1 import events_pb2
 from tests.agent.sources import harness
 from tests.agent.sources.harness import CLOCK_NS, context, running, wait_until

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
 from agent.sources.base import SourceContext
 from agent.sources.sockets import SocketConfig, SocketSource
 from canhgac.errors import SourceUnavailableError
 from canhgac.fields import event_fields
+from canhgac.strictmodel import ValidationError
 from canhgac.v1 import events_pb2
 from tests.agent.sources.harness import CLOCK_NS, CollectingSink, wait_until
 
