@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from grpclib.client import Channel
 from grpclib.config import Configuration
+from grpclib.protocol import H2Protocol
 
 from agent.config import CollectorConnection
 from agent.enroll.identity import ClientIdentity
@@ -96,6 +97,25 @@ def tls_context(conn: CollectorConnection, identity: ClientIdentity | None) -> s
     return ctx
 
 
+class _Channel(Channel):
+    """grpclib's Channel whose TLS connection, once closed (by the keepalive: the collector
+    stopped answering), is given up after KEEPALIVE_TIMEOUT_S rather than after asyncio's
+    30 s wait for the silent peer's TLS close_notify; only then does the stream fail."""
+
+    async def _create_connection(self) -> H2Protocol:
+        if self._ssl is None:
+            return await super()._create_connection()
+        _, protocol = await self._loop.create_connection(
+            self._protocol_factory,
+            self._host,
+            self._port,
+            ssl=self._ssl,
+            server_hostname=self._config.ssl_target_name_override,
+            ssl_shutdown_timeout=KEEPALIVE_TIMEOUT_S,
+        )
+        return protocol
+
+
 def open_channel(
     conn: CollectorConnection, identity: ClientIdentity | None, *, address: str | None = None
 ) -> Channel:
@@ -106,12 +126,15 @@ def open_channel(
         _keepalive_time=KEEPALIVE_TIME_S,
         _keepalive_timeout=KEEPALIVE_TIMEOUT_S,
         _keepalive_permit_without_calls=True,
+        # grpclib waits this long between two pings whatever _keepalive_time says (default
+        # 300 s): left so, a half-open connection would go unnoticed for over five minutes.
+        _http2_min_sent_ping_interval_without_data=KEEPALIVE_TIME_S,
         ssl_target_name_override=conn.server_name or None,
     )
     if conn.insecure_dev:
         log.warning("connecting WITHOUT TLS (collector.insecure_dev): development only")
         return Channel(host, port, config=config)
-    return Channel(host, port, ssl=tls_context(conn, identity), config=config)
+    return _Channel(host, port, ssl=tls_context(conn, identity), config=config)
 
 
 def make_channel(

@@ -14,7 +14,7 @@ from agent.sources.authlog.source import AuthLogConfig
 from agent.sources.devicelog.config import DeviceLogConfig
 from agent.sources.fim import FimConfig
 from agent.sources.inventory import InventoryConfig
-from agent.sources.journald import JournaldConfig
+from agent.sources.journald.config import JournaldConfig
 from agent.sources.process import ProcessConfig
 from agent.sources.sockets import SocketConfig
 from agent.sources.syslog.config import SyslogConfig

@@ -67,7 +67,7 @@ def build_sources(config: AgentConfig, snapshot: StatusSnapshot) -> list[Source]
 
         sources.append(NetSensorSource(sc.netsensor))
     if sc.journald is not None:
-        from agent.sources.journald import JournaldAuthSource
+        from agent.sources.journald.source import JournaldAuthSource
 
         sources.append(JournaldAuthSource(sc.journald))
     if sc.auditd is not None:

@@ -8,6 +8,10 @@ auth log is a file of the run's own), lets it settle, then measures:
 2. load: `--rate` auth-log lines per second appended for `--load-s` seconds, then checks that
    every line reached the collector.
 
+The agent measured is the one a server runs: installed from a wheel of this checkout into a
+virtualenv of its own (agent dependencies only), run as its systemd unit runs it (-OO, with
+compiled bytecode); `--checkout`, `--no-optimize` and `--no-bytecode` measure otherwise.
+
 Prints steady RSS (median of 1 s samples; anonymous and file-backed parts), CPU in percent of
 one core (the agent and its child processes), and compares them with the targets of issue 4:
 RSS <= 40 MB, <= 1% of a core quiet, <= 10% at 1,000 auth lines/s.
@@ -19,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +37,12 @@ ROOT = Path(__file__).resolve().parent.parent
 # why the imports below come after this line.
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.harness import System, accepted_line, wait_for  # noqa: E402
+from tests.e2e.harness import (  # noqa: E402
+    AGENT_ENVIRONMENT,
+    System,
+    accepted_line,
+    wait_for,
+)
 
 TICKS = os.sysconf("SC_CLK_TCK")
 MB = 1_000_000
@@ -171,6 +182,54 @@ def verdict(value: float, target: float) -> str:
     return "meets" if value <= target else "DOES NOT MEET"
 
 
+def install_agent(venv: Path) -> Path:
+    """The agent as docs/operators/install.md installs it: a wheel of this checkout in a
+    virtualenv of its own with the agent's dependencies only (no collector extras), so that
+    what is measured is what runs on a server, not the development checkout (whose editable
+    install adds an import hook, and whose virtualenv holds the collector's packages)."""
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    # Built from a copy: setuptools writes its build/ and egg-info beside the sources.
+    source = venv / "source"
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".*", "build", "dist", "artifacts", "demo-state", "*.egg-info", "__pycache__"
+        ),
+    )
+    wheels = venv / "wheels"
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "wheel", "--no-deps", "-w", str(wheels), str(source)], check=True)
+    venv_pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*venv_pip, "install", *map(str, wheels.glob("*.whl"))], check=True)
+    return venv / "bin" / "canhgac-agent"
+
+
+def precompile(python: Path, cache: Path, level: str) -> None:
+    """Bytecode for everything the agent loads, at the level its systemd unit runs it.
+
+    The unit runs the agent with -OO and a bytecode cache it may write
+    (tests.e2e.harness.AGENT_ENVIRONMENT), so a server compiles each module once. Here the
+    cache is the run's own (PYTHONPYCACHEPREFIX), filled before the agent starts; the agent
+    and collector started afterwards inherit the setting. Without it, where
+    PYTHONDONTWRITEBYTECODE is set (this workplace sets it), every module would be compiled at
+    every start.
+    """
+    os.environ["PYTHONPYCACHEPREFIX"] = str(cache)
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    code = "import sys; print('\\n'.join(p for p in sys.path if p))"
+    paths = subprocess.run(
+        [str(python), "-c", code], check=True, capture_output=True, text=True
+    ).stdout.split()
+    trees = [p for p in paths if Path(p).is_dir()]
+    subprocess.run(
+        [str(python), "-m", "compileall", "-q", "-o", level, *trees],
+        check=False,  # a file of the standard library's tests may not compile: not ours
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--settle-s", type=float, default=30)
@@ -184,10 +243,35 @@ def main() -> int:
         "which needs a systemd journal, and devicelog, which listens on ports; the auth log is "
         "always on, the load is written to it)",
     )
+    p.add_argument(
+        "--no-bytecode",
+        action="store_true",
+        help="run the agent's modules from source, compiled at every start (the default is as "
+        "installed: pip compiles bytecode at install time)",
+    )
+    p.add_argument(
+        "--no-optimize",
+        action="store_true",
+        help="run the agent without -OO (PYTHONOPTIMIZE), unlike its systemd unit",
+    )
+    p.add_argument(
+        "--checkout",
+        action="store_true",
+        help="run the agent of the development virtualenv instead of one installed from a wheel",
+    )
     ns = p.parse_args()
+    agent_env = {} if ns.no_optimize else dict(AGENT_ENVIRONMENT)
     enabled = set(ns.sources.split(",")) | {"authlog"}
     with tempfile.TemporaryDirectory(prefix="canhgac-footprint-") as tmp:
-        system = System(Path(tmp), poll_ms=250)
+        if ns.checkout:
+            agent_bin = Path(sys.executable).parent / "canhgac-agent"
+        else:
+            print("installing the agent from a wheel of this checkout ...")
+            agent_bin = install_agent(Path(tmp) / "agent-venv")
+        if not ns.no_bytecode:
+            level = agent_env.get("PYTHONOPTIMIZE", "0")
+            precompile(agent_bin.parent / "python", Path(tmp) / "pycache", level)
+        system = System(Path(tmp), poll_ms=250, agent_env=agent_env, agent_bin=agent_bin)
         agent_cfg = system.agent_cfg.read_text()
         head = agent_cfg[: agent_cfg.index("sources:")]
         tail = agent_cfg[agent_cfg.index("logging:") :]

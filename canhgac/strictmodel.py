@@ -187,6 +187,9 @@ class _Errors:
         self.items.append((loc, msg))
 
 
+# pydantic's integer text: ASCII digits, single underscores between them, a zero fraction.
+_INT_TEXT = re.compile(r"[+-]?[0-9]+(?:_[0-9]+)*(?:\.0+)?")
+
 _TRUE = {"1", "on", "t", "true", "y", "yes"}
 _FALSE = {"0", "off", "f", "false", "n", "no"}
 
@@ -416,17 +419,9 @@ def _int(value: Any, loc: Loc, errs: _Errors) -> int:
         errs.add(loc, "Input should be a valid integer, got a number with a fractional part")
         raise _InvalidError
     if isinstance(value, str):
-        text = value.strip().replace("_", "")
-        try:
-            return int(text)
-        except ValueError:
-            pass
-        try:
-            as_float = float(text)
-        except ValueError:
-            as_float = None
-        if as_float is not None and as_float.is_integer():
-            return int(as_float)
+        text = value.strip()
+        if _INT_TEXT.fullmatch(text):
+            return int(text.partition(".")[0])
         errs.add(loc, "Input should be a valid integer, unable to parse string as an integer")
         raise _InvalidError
     errs.add(loc, "Input should be a valid integer")
@@ -438,6 +433,8 @@ def _float(value: Any, loc: Loc, errs: _Errors) -> float:
         return float(value)
     if isinstance(value, str):
         try:
+            if not value.isascii():  # float() reads other scripts' digits, pydantic does not
+                raise ValueError(value)
             return float(value.strip())
         except ValueError:
             errs.add(loc, "Input should be a valid number, unable to parse string as a number")

@@ -108,3 +108,21 @@ class Source(ABC):
     @abstractmethod
     async def run(self, ctx: SourceContext, sink: EventSink, stop: asyncio.Event) -> None:
         """Produce events until `stop` is set. Raise SourceUnavailableError if it cannot run."""
+
+
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+
+
+def pid_from_text(text: str | None) -> int:
+    """A process id written in a log record: ASCII digits that fit the wire's int32, else 0
+    (unknown). Anyone who can write a log line chooses this text; it must never raise."""
+    if not text or not (text.isascii() and text.isdigit()):
+        return 0
+    value = int(text)
+    return value if value <= INT32_MAX else 0
+
+
+def time_ns_in_range(time_ns: int) -> bool:
+    """True if `time_ns` fits an Event's int64 time and is not before 1970."""
+    return 0 <= time_ns <= INT64_MAX

@@ -163,3 +163,33 @@ def test_agent_modules_load_no_pydantic() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert out.stdout.strip() == "[]"
+
+
+class Numbers(StrictModel):
+    count: int = 0
+    ratio: float = 0.0
+
+
+@pytest.mark.parametrize(
+    ("field", "text"),
+    [
+        ("count", "1e3"),  # pydantic reads an int from integer text only
+        ("count", "_1"),
+        ("count", "1__0"),
+        ("count", "1_"),
+        ("count", "1."),
+        ("count", "\u0663"),  # ARABIC-INDIC DIGIT THREE: int() reads it, pydantic does not
+        ("ratio", "\u0663.5"),
+    ],
+)
+def test_number_text_pydantic_refuses_is_refused(field: str, text: str) -> None:
+    with pytest.raises(ValidationError, match=field):
+        Numbers.model_validate({field: text})
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [(" 7 ", 7), ("+1", 1), ("-3", -3), ("1_000", 1000), ("1.00", 1), ("1_0.0", 10), ("012", 12)],
+)
+def test_integer_text_pydantic_reads_is_read(text: str, value: int) -> None:
+    assert Numbers.model_validate({"count": text}).count == value

@@ -295,6 +295,8 @@ def parse_record(line: str) -> Record | Skipped:
             fields[key] = value
     frac = (header["frac"] or "").ljust(9, "0")
     time_ns = int(header["sec"]) * 1_000_000_000 + int(frac)
+    if time_ns >= 2**63:  # past an int64 of nanoseconds (year 2262): a damaged line
+        return Skipped("bad_timestamp")
     fields["serial"] = header["serial"]
     return Record(record_type, time_ns, header["serial"], header["node"] or "", fields, problems)
 
@@ -332,7 +334,7 @@ class AuditdParser:
             format=FORMAT,
             name=record.type,
             program=record.fields.get("comm", "") if record.type in KERNEL_PROCESS_RECORDS else "",
-            pid=int(pid) if pid.isdigit() and int(pid) < 2**31 else 0,
+            pid=int(pid) if pid.isascii() and pid.isdigit() and int(pid) < 2**31 else 0,
             hostname=record.node,
             fields=record.fields,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import ClassVar
 
 from agent.sources.base import Checkpoint, EventSink, Source, SourceContext
@@ -16,6 +17,8 @@ from canhgac.v1 import events_pb2
 
 from .config import AuditdConfig
 from .parser import SOURCE_ID, AuditdParser, Skipped
+
+log = logging.getLogger("canhgac.agent.auditd")
 
 # Events per sink.emit call: bounds memory and the size of one spool transaction.
 EMIT_CHUNK = 500
@@ -98,7 +101,11 @@ class AuditdSource(Source):
             events: list[events_pb2.Event] = []
             problems: list[str] = []
             for line in lines:
-                parsed = parser.parse(line, problems)
+                try:
+                    parsed = parser.parse(line, problems)
+                except Exception:  # a parser bug must not stop the file at this line
+                    log.exception("auditd: cannot read a line of %s", tailer.path)
+                    parsed = Skipped("parser_error")
                 if isinstance(parsed, Skipped):
                     self.health.count_unparsed(parsed.reason)
                 else:

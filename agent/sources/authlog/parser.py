@@ -110,7 +110,10 @@ class AuthLogParser:
         program_parser = self._programs.get(program)
         if program_parser is None:
             return Skipped("not_auth")
-        found = program_parser(message)
+        try:
+            found = program_parser(message)
+        except ValueError:  # a number past its wire type (a port, uid or count), as anyone
+            return Skipped(f"bad_value_{program}")  # who can write to the log may forge
         if found is None:
             return Skipped(f"unrecognised_{program}")
         if isinstance(found, Ignored):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import tzinfo
 from typing import ClassVar, Literal
 
@@ -18,6 +19,8 @@ from canhgac.strictmodel import Field, StrictModel, field_validator
 from canhgac.v1 import events_pb2
 
 from .parser import SOURCE_ID, AuthLogParser, Skipped
+
+log = logging.getLogger("canhgac.agent.authlog")
 
 # Events per sink.emit call: bounds memory and the size of one spool transaction.
 EMIT_CHUNK = 500
@@ -129,7 +132,11 @@ class AuthLogSource(Source):
                 continue
             events: list[events_pb2.Event] = []
             for line in lines:
-                parsed = parser.parse(line)
+                try:
+                    parsed = parser.parse(line)
+                except Exception:  # a parser bug must not stop the file at this line for ever
+                    log.exception("authlog: cannot read a line of %s", tailer.path)
+                    parsed = Skipped("parser_error")
                 if isinstance(parsed, Skipped):
                     self.health.count_unparsed(parsed.reason)
                 else:

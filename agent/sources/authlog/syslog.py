@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
+from agent.sources.base import pid_from_text, time_ns_in_range
+
 _MONTHS = {
     m: i
     for i, m in enumerate(
@@ -87,12 +89,12 @@ class SyslogEnvelopeParser:
             raise EnvelopeError("not_syslog")
         message, repeat = tag["msg"], 0
         if folded := _REPEATED.fullmatch(message):
-            message, repeat = folded["msg"], int(folded["n"])
+            message, repeat = folded["msg"], _repeats(folded["n"])
         return SyslogLine(
             time_ns=time_ns,
             host=m["host"],
             program=tag["prog"],
-            pid=int(tag["pid"]) if tag["pid"] else 0,
+            pid=pid_from_text(tag["pid"]),
             message=message.strip(),
             repeat_count=repeat,
         )
@@ -108,12 +110,12 @@ class SyslogEnvelopeParser:
         procid = m["procid"]
         repeat = 0
         if folded := _REPEATED.fullmatch(message):
-            message, repeat = folded["msg"], int(folded["n"])
+            message, repeat = folded["msg"], _repeats(folded["n"])
         return SyslogLine(
             time_ns=self._iso_ns(ts),
             host="" if m["host"] == "-" else m["host"],
             program=m["app"],
-            pid=int(procid) if procid.isdigit() else 0,
+            pid=pid_from_text(procid),
             message=message.strip(),
             repeat_count=repeat,
         )
@@ -133,7 +135,10 @@ class SyslogEnvelopeParser:
         except ValueError:
             raise EnvelopeError("bad_timestamp") from None
         frac = int((m["frac"] or "0").ljust(9, "0"))
-        return _epoch_seconds(dt) * _NS + frac
+        time_ns = _epoch_seconds(dt) * _NS + frac
+        if not time_ns_in_range(time_ns):  # year 9999, or before 1970
+            raise EnvelopeError("bad_timestamp")
+        return time_ns
 
     def _rfc3164_ns(self, m: re.Match[str]) -> int:
         month = _MONTHS.get(m["mon"])
@@ -150,6 +155,14 @@ class SyslogEnvelopeParser:
             if dt <= now + _FUTURE_SLACK:
                 return _epoch_seconds(dt) * _NS
         raise EnvelopeError("bad_timestamp")
+
+
+def _repeats(text: str) -> int:
+    """syslog's "message repeated N times" count, held to the wire's uint32."""
+    return min(int(text), _UINT32_MAX)
+
+
+_UINT32_MAX = 2**32 - 1
 
 
 def _skip_structured_data(rest: str) -> str:

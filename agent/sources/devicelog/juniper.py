@@ -58,7 +58,7 @@ def _record(
         product="junos",
         name=tag,
         program=program.removeprefix("/"),
-        pid=int(procid) if procid.isdigit() else 0,
+        pid=int(procid) if procid.isascii() and procid.isdigit() else 0,
         message=message.strip(),
         hostname=host,
         facility=env.facility,

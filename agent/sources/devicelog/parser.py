@@ -81,7 +81,7 @@ class DeviceParser:
         )
         if sd is not None:
             record.hostname, record.program, record.name = sd.host, sd.app, sd.msgid
-            record.pid = int(sd.procid) if sd.procid.isdigit() else 0
+            record.pid = int(sd.procid) if sd.procid.isascii() and sd.procid.isdigit() else 0
             record.message, record.time_ns = sd.message, _iso_ns(sd.timestamp)
             record.fields = dict(sd.params)
         elif line is not None:

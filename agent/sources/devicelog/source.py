@@ -11,9 +11,12 @@ Contract:
   `max_message_bytes`), "empty", "not_text", "bad_pri", "bad_structured_data",
   "malformed_fortigate", "unknown_sender" (with `only_listed_senders`), "rate_limited",
   "bad_frame_length", "truncated_frame" (a TCP connection closed inside a frame),
-  "tcp_connection_limit" (connections refused), "queue_full" (UDP datagrams read while the
-  sink made the source wait, beyond `QUEUE_SIZE`). Records of a configured vendor kept as
-  generic ones are counted as "fallback:<vendor>".
+  "tcp_connection_limit" (connections refused), "tcp_sender_connection_limit" (connections
+  refused because their address already holds a quarter of `max_tcp_connections`, at least
+  2: one device cannot take every slot), "parser_error" (a message a parser failed on),
+  "queue_full" (UDP datagrams read while the sink made the source wait, beyond `QUEUE_SIZE`
+  messages or `QUEUE_BYTES`). Records of a configured vendor kept as generic ones are counted
+  as "fallback:<vendor>". A sink that fails ends the source (the runtime reports it).
 * There is no checkpoint: a network message is handed to the sink once. While the sink makes
   the source wait, TCP reading pauses (the senders' own buffers fill); UDP datagrams the kernel
   drops meanwhile cannot be seen.
@@ -24,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import logging
 import re
 import time
 from collections.abc import Callable, Coroutine
@@ -38,12 +42,21 @@ from .config import DeviceLogConfig
 from .parser import DeviceParser
 from .record import DeviceRecord, RefusalError
 
+log = logging.getLogger("canhgac.agent.devicelog")
+
 SOURCE_ID: Final = "devicelog"
 EMIT_CHUNK: Final = 500
 # Messages read but not yet handed to the sink.
 QUEUE_SIZE: Final = 10_000
-_OCTET_COUNT: Final = re.compile(rb"(\d{1,5}) (?=<)")
+# ... and their bytes: 10,000 messages of up to 64 KiB would be 640 MB in an agent whose
+# budget is 40 MB. TCP reading waits for room; UDP datagrams beyond it are dropped, counted.
+QUEUE_BYTES: Final = 4 * 1024 * 1024
+# Any count a sender may write: one over the limit is skipped whole ("oversize"), never read
+# as the start of a newline-framed message (which would swallow the frames after it).
+_OCTET_COUNT: Final = re.compile(rb"([0-9]{1,10}) (?=<)")
 _MAX_SENDER_STATE: Final = 4096
+# Any int32 (LogRecord.pid); a larger pid is no process id.
+_MAX_PID: Final = 2**31 - 1
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -75,7 +88,10 @@ class DeviceLogSource(Source):
         self._sender_cache: dict[str, str | None] = {}
         self._buckets: dict[str, _Bucket] = {}
         self._connections = 0
+        self._per_sender: dict[str, int] = {}  # open TCP connections by address
         self._queue: asyncio.Queue[tuple[bytes, str]] = asyncio.Queue(QUEUE_SIZE)
+        self._queued_bytes = 0
+        self._room = asyncio.Event()  # set when the consumer has freed queued bytes
 
     async def run(self, ctx: SourceContext, sink: EventSink, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
@@ -110,9 +126,13 @@ class DeviceLogSource(Source):
             self.health.state = "running"
             self.health.detail = ", ".join(f"{t} {h}:{p}" for t, h, p in self.bound)
             consumer = asyncio.create_task(self._consume(ctx, parser, sink))
+            stopping = asyncio.create_task(stop.wait())
             try:
-                await stop.wait()
+                # A consumer that ended (the sink failed) ends the source: nothing would read
+                # the queue any more, and the runtime reports the failure.
+                await asyncio.wait([stopping, consumer], return_when=asyncio.FIRST_COMPLETED)
             finally:
+                stopping.cancel()
                 for server in servers:
                     server.close()
                 for endpoint in transports:
@@ -120,10 +140,13 @@ class DeviceLogSource(Source):
                 for task in list(handlers):
                     task.cancel()
                 await asyncio.gather(*handlers, return_exceptions=True)
-                await self._queue.join()
+                if not consumer.done():  # hand what was read to the sink first
+                    drained = asyncio.ensure_future(self._queue.join())
+                    await asyncio.wait([drained, consumer], return_when=asyncio.FIRST_COMPLETED)
+                    drained.cancel()
                 consumer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await consumer
+                    await consumer  # the sink's error, if it ended the consumer
         finally:
             for endpoint in transports:
                 endpoint.close()
@@ -148,25 +171,40 @@ class DeviceLogSource(Source):
     def _enqueue_nowait(self, data: bytes, sender: str) -> None:
         if not self.offer(data, sender):
             return
+        if self._queued_bytes + len(data) > QUEUE_BYTES:
+            self.health.count_unparsed("queue_full")
+            return
         try:
             self._queue.put_nowait((data, sender))
         except asyncio.QueueFull:
             self.health.count_unparsed("queue_full")
+            return
+        self._queued_bytes += len(data)
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         sender = _plain_ip(peer[0]) if peer else ""
-        if self._connections >= self.config.max_tcp_connections:
+        limit = self.config.max_tcp_connections
+        if self._connections >= limit:
             self.health.count_unparsed("tcp_connection_limit")
             writer.close()
             return
+        if self._per_sender.get(sender, 0) >= max(2, limit // 4):
+            self.health.count_unparsed("tcp_sender_connection_limit")
+            writer.close()
+            return
         self._connections += 1
+        self._per_sender[sender] = self._per_sender.get(sender, 0) + 1
         try:
             await self._read_frames(reader, sender)
         except (ConnectionError, TimeoutError):
             pass
         finally:
             self._connections -= 1
+            if (left := self._per_sender[sender] - 1) > 0:
+                self._per_sender[sender] = left
+            else:
+                del self._per_sender[sender]
             writer.close()
             with contextlib.suppress(ConnectionError, asyncio.CancelledError):
                 await writer.wait_closed()
@@ -224,7 +262,12 @@ class DeviceLogSource(Source):
                         self.health.count_unparsed("oversize")
                         continue
                 if self.offer(frame, sender):
-                    await self._queue.put((frame, sender))  # waits while the sink does
+                    # Waits while the sink does (the queue's count or bytes are at their limit).
+                    while self._queued_bytes + len(frame) > QUEUE_BYTES:
+                        self._room.clear()
+                        await self._room.wait()
+                    await self._queue.put((frame, sender))
+                    self._queued_bytes += len(frame)
 
     def _track(self, tasks: set[asyncio.Task[None]], coro: Coroutine[object, object, None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -282,8 +325,10 @@ class DeviceLogSource(Source):
                     await sink.emit(events)
                     self.health.events += len(events)
             finally:
-                for _ in batch:
+                for data, _ in batch:
+                    self._queued_bytes -= len(data)
                     self._queue.task_done()
+                self._room.set()
 
     def _event(
         self, ctx: SourceContext, parser: DeviceParser, data: bytes, sender: str
@@ -292,12 +337,17 @@ class DeviceLogSource(Source):
         before = dict(parser.fallbacks)
         try:
             record = parser.parse(data, vendor)
+            event = _to_event(ctx, record, data, sender)
         except RefusalError as exc:
             self.health.count_unparsed(exc.reason)
             return None
+        except Exception:  # a parser bug must not stop the receiver: count it, go on
+            log.exception("devicelog: cannot read a message from %s", sender)
+            self.health.count_unparsed("parser_error")
+            return None
         if parser.fallbacks != before:
             self.health.count_unparsed(f"fallback:{vendor}")
-        return _to_event(ctx, record, data, sender)
+        return event
 
 
 class _Datagrams(asyncio.DatagramProtocol):
@@ -326,7 +376,7 @@ def _to_event(
         format=record.format,
         name=record.name,
         program=record.program,
-        pid=record.pid,
+        pid=record.pid if 0 <= record.pid <= _MAX_PID else 0,
         message=record.message,
         hostname=record.hostname,
         facility=record.facility,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
+import os
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -100,7 +100,7 @@ def installed_packages(var_lib: Path, runner: CommandRunner | None = None) -> Pa
         result.count("dpkg_unreadable")
     else:
         parse_dpkg_status(text, result)
-    if runner is None and shutil.which("rpm"):
+    if runner is None and _on_path("rpm"):
         runner = run_command
     if (var_lib / "rpm").is_dir() and runner is not None:
         try:
@@ -109,3 +109,12 @@ def installed_packages(var_lib: Path, runner: CommandRunner | None = None) -> Pa
             result.count("rpm_query_failed")
     result.packages.sort(key=lambda p: (p.manager, p.name, p.architecture, p.version))
     return result
+
+
+def _on_path(program: str) -> bool:
+    """shutil.which without shutil, whose import brings bz2 and lzma into the agent."""
+    for directory in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        candidate = os.path.join(directory or ".", program)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return True
+    return False

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -75,6 +74,10 @@ def find_journalctl(name: str) -> str:
     if "/" in name:
         found = name if os.access(name, os.X_OK) and Path(name).is_file() else None
     else:
+        # Imported here: shutil brings bz2 and lzma, and agent.config imports this package
+        # even when the source is off.
+        import shutil
+
         found = shutil.which(name)
     if found is None:
         raise SourceUnavailableError(NOT_FOUND, location=name)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from agent.sources.base import pid_from_text, time_ns_in_range
+
 # Only these are asked for (`--output-fields`); journalctl always adds __CURSOR and the
 # timestamps. Keeps each line small and cheap to decode.
 OUTPUT_FIELDS = ("MESSAGE", "_HOSTNAME", "SYSLOG_IDENTIFIER", "_COMM", "_PID", "SYSLOG_PID")
@@ -48,7 +50,9 @@ def decode_entry(line: bytes) -> JournalEntry:
     if not isinstance(cursor, str) or not cursor:
         raise EntryError("no_cursor")
     realtime = field_text(fields.get("__REALTIME_TIMESTAMP"))
-    if realtime is None or not realtime.isdigit():
+    if realtime is None or not (realtime.isascii() and realtime.isdigit()):
+        raise EntryError("bad_timestamp", cursor)
+    if not time_ns_in_range(int(realtime) * 1000):
         raise EntryError("bad_timestamp", cursor)
     message = field_text(fields.get("MESSAGE"))
     if message is None:
@@ -82,7 +86,7 @@ def _pid(fields: dict[str, object]) -> int:
     # _PID is set by journald from the sender's credentials; SYSLOG_PID is what the program
     # wrote in its syslog tag, the only one left for entries forwarded from elsewhere.
     for name in ("_PID", "SYSLOG_PID"):
-        text = field_text(fields.get(name))
-        if text and text.isdigit():
-            return int(text)
+        pid = pid_from_text(field_text(fields.get(name)))
+        if pid:
+            return pid
     return 0

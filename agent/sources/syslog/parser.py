@@ -62,6 +62,8 @@ FACILITIES: Final = (
 SEVERITIES: Final = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
 
 _PRI = re.compile(r"<(\d{1,3})>")
+# LogRecord.pid is an int32: a larger number in a tag is no process id (kept in the text).
+_MAX_PID: Final = 2**31 - 1
 # The tag of a line, found without reading its timestamp: the allow-list is checked on it
 # first, so a line of another program costs one match. RFC 3164 / RFC 3339 headers, then
 # RFC 5424's APP-NAME.
@@ -242,13 +244,15 @@ class SyslogLineParser:
         record = events_pb2.LogRecord(
             format="syslog",
             program=program,
-            pid=env.pid,
+            pid=_pid(env.pid),
             message=env.message,
             hostname=env.host,
             facility=facility,
             severity=severity,
             fields=splitter(env.message) if splitter is not None else {},
         )
+        if not _in_range(env.time_ns):
+            return Skipped("bad_timestamp")
         return _record_event(self._ctx, line, env.time_ns, record)
 
     def _not_selected(self, tag: str) -> Skipped | None:
@@ -270,7 +274,8 @@ def _ctime_ns(m: re.Match[str], tz: tzinfo | None) -> int | None:
         )
     except ValueError:
         return None
-    return int(dt.timestamp()) * 1_000_000_000
+    time_ns = int(dt.timestamp()) * 1_000_000_000
+    return time_ns if _in_range(time_ns) else None
 
 
 class VsftpdLogParser:
@@ -295,7 +300,7 @@ class VsftpdLogParser:
             record = events_pb2.LogRecord(
                 format="vsftpd",
                 program=self._program,
-                pid=int(m["pid"]),
+                pid=_pid(int(m["pid"])),
                 message=message,
                 fields=vsftpd_fields(message),
             )
@@ -355,3 +360,13 @@ class ClamavLogParser:
             fields=_clamav_fields(message),
         )
         return _record_event(self._ctx, line, time_ns, record)
+
+
+def _in_range(time_ns: int) -> bool:
+    """Whether Event.time_ns (an int64 of nanoseconds since 1970) can hold `time_ns`."""
+    return 0 <= time_ns < 2**63
+
+
+def _pid(pid: int) -> int:
+    """`pid` when LogRecord.pid can hold it, else 0 (no pid)."""
+    return pid if 0 <= pid <= _MAX_PID else 0

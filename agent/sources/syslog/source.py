@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import tzinfo
 from typing import ClassVar
 
@@ -21,6 +22,8 @@ from .parser import (
     VsftpdLogParser,
 )
 
+log = logging.getLogger("canhgac.agent.syslog")
+
 # Events per sink.emit call: bounds memory and the size of one spool transaction.
 EMIT_CHUNK = 500
 PERMISSION_HINT = "run as root or add the agent user to group adm"
@@ -37,7 +40,8 @@ class SyslogSource(Source):
     * Syslog lines of programs outside the allow-list are counted ("program_not_selected"),
       never turned into events; other lines that yield no event are counted by reason too
       (`parser.Skipped`), as are cut lines ("line_truncated") and partial lines lost to a
-      rotation ("partial_line_dropped").
+      rotation ("partial_line_dropped"); a line the parser fails on is counted
+      ("parser_error") and passed, never retried for ever.
     * `health.state` is "running" while at least one file is read, "unavailable" (with each
       file's reason in `health.detail`) while none exists or can be read.
     """
@@ -123,7 +127,11 @@ class SyslogSource(Source):
                 continue
             events: list[events_pb2.Event] = []
             for line in lines:
-                parsed = parser.parse(line)
+                try:
+                    parsed = parser.parse(line)
+                except Exception:  # a parser bug must not stop the file at this line
+                    log.exception("syslog: cannot read a line of %s", tailer.path)
+                    parsed = Skipped("parser_error")
                 if isinstance(parsed, Skipped):
                     self.health.count_unparsed(parsed.reason)
                 else:

@@ -142,15 +142,19 @@ def parse_ts(value: str) -> int:
     `LogAscii::json_timestamps`) in Unix nanoseconds; ValueError when it is neither."""
     seconds, _, fraction = value.partition(".")
     if seconds.isdigit() and (not fraction or fraction.isdigit()):
-        return int(seconds) * 1_000_000_000 + (int((fraction + "000000000")[:9]) if fraction else 0)
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"not a Zeek timestamp: {value!r}") from None
-    if parsed.tzinfo is None:
-        raise ValueError(f"timestamp without a zone: {value!r}")
-    delta = parsed - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+        ns = int(seconds) * 1_000_000_000 + (int((fraction + "000000000")[:9]) if fraction else 0)
+    else:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"not a Zeek timestamp: {value!r}") from None
+        if parsed.tzinfo is None:
+            raise ValueError(f"timestamp without a zone: {value!r}")
+        delta = parsed - _EPOCH
+        ns = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+    if not 0 <= ns < 2**63:  # Event.time_ns is an int64 of nanoseconds since 1970
+        raise ValueError(f"timestamp out of range: {value!r}")
+    return ns
 
 
 def _scalar(value: object) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 from typing import ClassVar
 
@@ -14,6 +15,8 @@ from canhgac.v1 import events_pb2
 
 from .config import ZeekConfig
 from .parser import SOURCE_ID, Skipped, TsvHeader, ZeekLogParser
+
+logger = logging.getLogger("canhgac.agent.zeek")
 
 # Events per sink.emit call: bounds memory and the size of one spool transaction.
 EMIT_CHUNK = 500
@@ -138,7 +141,11 @@ class ZeekSource(Source):
                 continue
             events: list[events_pb2.Event] = []
             for line in lines:
-                parsed = parser.parse(line)
+                try:
+                    parsed = parser.parse(line)
+                except Exception:  # a parser bug must not stop the file at this line
+                    logger.exception("zeek: cannot read a line of %s", tailer.path)
+                    parsed = Skipped("parser_error")
                 if isinstance(parsed, Skipped):
                     self.health.count_unparsed(parsed.reason)
                 elif parsed is not None:

@@ -685,3 +685,34 @@ def test_a_custom_registry_is_honoured() -> None:
         agent_id="a", default_host="h", clock_ns=clock_at(NOW), tz=UTC, programs={}
     )
     assert parser.parse(f"{H} sshd[1]: Invalid user x from 1.2.3.4 port 1") == Skipped("not_auth")
+
+
+# Anyone who can write to the auth log (`logger -p auth.info -t 'sshd[...]'`) chooses these
+# numbers: each line is either read or skipped with a reason, and never stops the source.
+FAILED = "Failed password for root from 1.2.3.4 port 22 ssh2"
+NEW_USER = "new user: name=x, UID=99999999999, GID=1, home=/h, shell=/bin/sh, from=none"
+
+
+@pytest.mark.parametrize(
+    ("line", "outcome"),
+    [
+        (f"Jan  1 10:00:00 web sshd[99999999999]: {FAILED}", "event"),
+        (f"<34>1 9999-12-31T23:59:59Z web sshd 1 - - {FAILED}", "bad_timestamp"),
+        (f"<34>1 1969-12-31T23:59:59Z web sshd 1 - - {FAILED}", "bad_timestamp"),
+        (
+            "Jan  1 10:00:00 web sshd[12]: " + FAILED.replace("port 22", "port 99999999999"),
+            "bad_value_sshd",
+        ),
+        (f"Jan  1 10:00:00 web useradd[12]: {NEW_USER}", "bad_value_useradd"),
+        (f"Jan  1 10:00:00 web sshd[12]: message repeated 99999999999 times: [ {FAILED}]", "event"),
+    ],
+)
+def test_forged_numbers_never_raise(line: str, outcome: str) -> None:
+    parser = AuthLogParser(agent_id="a", default_host="h", clock_ns=lambda: 1)
+    parsed = parser.parse(line)
+    if outcome == "event":
+        assert isinstance(parsed, events_pb2.Event)
+        assert parsed.auth.process_pid in (0, 12)
+        assert parsed.auth.repeat_count in (0, 2**32 - 1)
+    else:
+        assert parsed == Skipped(outcome)

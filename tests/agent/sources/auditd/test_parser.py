@@ -215,3 +215,20 @@ def test_unterminated_quote_is_parsed_and_reported() -> None:
 )
 def test_lines_that_are_not_records_are_skipped_with_a_reason(line: str, reason: str) -> None:
     assert parser().parse(line) == Skipped(reason)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # A time past what an int64 of nanoseconds holds (year 2262): a damaged line.
+        'type=CWD msg=audit(99999999999.250:8811): cwd="/root"',
+        # A pid that is digits, but not ASCII ones.
+        "type=USER_CMD msg=audit(1795350000.250:8812): pid=\u00b9\u00b2 uid=0 msg='cmd=6C73'",
+    ],
+)
+def test_damaged_records_are_skipped_or_read_never_raise(line: str) -> None:
+    parsed = parser().parse(line)
+    if isinstance(parsed, pb.Event):
+        assert parsed.log.pid == 0
+    else:
+        assert parsed.reason == "bad_timestamp"

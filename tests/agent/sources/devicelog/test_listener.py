@@ -6,6 +6,7 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 
@@ -190,3 +191,123 @@ async def test_port_in_use_makes_the_source_unavailable() -> None:
         source = DeviceLogSource(cfg)
         with pytest.raises(SourceUnavailableError, match=f"127.0.0.1:{taken}"):
             await source.run(context(), CollectingSink(), asyncio.Event())
+
+
+async def test_a_pid_outside_int32_or_a_non_ascii_digit_does_not_stop_the_receiver() -> None:
+    async with receiver() as (source, sink):
+        send_udp(
+            source,
+            b"<30>Nov 21 10:00:00 sw1 lldp[99999999999]: neighbour up",  # BSD header, big pid
+            b"<30>1 2026-11-21T10:00:00Z sw2 lldp 99999999999 - - neighbour up",  # RFC 5424
+            "<30>1 2026-11-21T10:00:00Z sw3 lldp \u00b9 - - neighbour up".encode(),  # "¹"
+            b"<30>Nov 21 10:00:00 mx1 rpd[99999999999]: bgp down",
+        )
+        await wait_until(lambda: len(sink.events) == 4)
+        send_udp(source, ASA)
+        await wait_until(lambda: len(sink.events) == 5)
+    assert [log.pid for log in logs(sink)[:4]] == [0, 0, 0, 0]
+    assert sink.events[4].log.format == "cisco"
+
+
+async def test_one_sender_cannot_take_every_tcp_connection() -> None:
+    async with receiver(config(max_tcp_connections=8)) as (source, sink):
+        held = [await tcp(source) for _ in range(2)]
+        for _, w in held:
+            w.write(b"<30>hello\n")
+            await w.drain()
+        await wait_until(lambda: len(sink.events) == 2)
+        # The same address again: refused and counted, however many slots are left.
+        reader, writer = await tcp(source)
+        assert await asyncio.wait_for(reader.read(), timeout=10) == b""
+        await wait_until(lambda: source.health.unparsed.get("tcp_sender_connection_limit") == 1)
+        writer.close()
+        # Another device is still served.
+        _, writer2 = await asyncio.open_connection(
+            "127.0.0.1", port(source, "tcp"), local_addr=("127.0.0.2", 0)
+        )
+        writer2.write(b"<30>from another device\n")
+        await writer2.drain()
+        await wait_until(lambda: len(sink.events) == 3)
+        assert sink.events[2].log.sender_ip == "127.0.0.2"
+        for w in (writer2, *(w for _, w in held)):
+            w.close()
+            await w.wait_closed()
+
+
+async def test_a_parser_bug_is_counted_and_the_receiver_keeps_serving(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agent.sources.devicelog import parser as device_parser
+
+    real = device_parser.DeviceParser.parse
+
+    def parse(self: device_parser.DeviceParser, data: bytes, vendor: str = "auto") -> object:
+        if b"boom" in data:
+            raise IndexError("a parser bug")
+        return real(self, data, vendor)
+
+    monkeypatch.setattr(device_parser.DeviceParser, "parse", parse)
+    async with receiver() as (source, sink):
+        send_udp(source, b"<30>boom")
+        await wait_until(lambda: source.health.unparsed.get("parser_error") == 1)
+        send_udp(source, ASA)
+        await wait_until(lambda: len(sink.events) == 1)
+
+
+async def test_a_failing_sink_ends_the_source_instead_of_leaving_it_deaf() -> None:
+    class BrokenSink(CollectingSink):
+        async def emit(self, events: object, checkpoint: object = None) -> None:
+            raise OSError("spool on a full disk")
+
+    source = DeviceLogSource(config())
+    task = asyncio.create_task(source.run(context(), BrokenSink(), asyncio.Event()))
+    await wait_until(lambda: len(source.bound) == 2)
+    send_udp(source, ASA)
+    await wait_until(task.done)  # without being stopped
+    with pytest.raises(OSError, match="full disk"):
+        task.result()
+
+
+async def test_queued_messages_are_bounded_in_bytes_while_the_sink_waits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agent.sources.devicelog import source as device_source
+
+    monkeypatch.setattr(device_source, "QUEUE_BYTES", 64 * 1024)
+    gate = asyncio.Event()
+
+    class SlowSink(CollectingSink):
+        async def emit(self, events: Any, checkpoint: Any = None) -> None:
+            await gate.wait()
+            await super().emit(events, checkpoint)
+
+    source, sink = DeviceLogSource(config(max_message_bytes=8192)), SlowSink()
+    big = b"<30>" + b"x" * 4000
+    async with running(source, sink):
+        await wait_until(lambda: len(source.bound) == 2)
+        for n in range(1, 41):  # 160 KB, one datagram at a time (no loss in the kernel)
+            send_udp(source, big)
+
+            def seen(n: int = n) -> bool:  # queued, in the sink's hands (1) or dropped
+                return source._queue.qsize() + 1 + sum(source.health.unparsed.values()) >= n
+
+            await wait_until(seen)
+        assert source.health.unparsed.get("queue_full", 0) > 0
+        assert source._queued_bytes <= 64 * 1024
+        # A TCP sender waits for room rather than growing the queue.
+        _, writer = await tcp(source)
+        writer.write(b"<30>" + b"t" * 4000 + b"\n")
+        await writer.drain()
+        gate.set()
+        await wait_until(lambda: any(e.log.message.startswith("ttt") for e in sink.events))
+        writer.close()
+
+
+async def test_an_octet_count_of_six_digits_skips_its_frame_and_keeps_the_next() -> None:
+    huge = b"<30>" + b"y" * 99_996
+    counted = b"%d %s" % (len(ASA), ASA)
+    async with receiver() as (source, sink):
+        await send_tcp(source, b"%d %s" % (len(huge), huge), counted)
+        await wait_until(lambda: len(sink.events) == 1)
+    assert sink.events[0].log.format == "cisco"
+    assert source.health.unparsed == {"oversize": 1}

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.sources.journald import JournaldAuthSource, JournaldConfig
+from agent.sources.journald.config import JournaldConfig
+from agent.sources.journald.source import JournaldAuthSource
 from canhgac.errors import SourceUnavailableError
 from tests.agent.sources.harness import CollectingSink, context, running, wait_until
 from tests.agent.sources.journald.journals import (

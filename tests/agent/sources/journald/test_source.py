@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.sources.journald import JournaldAuthSource, JournaldConfig
-from agent.sources.journald.source import CHECKPOINT_KEY
+from agent.sources.journald.config import JournaldConfig
+from agent.sources.journald.source import CHECKPOINT_KEY, JournaldAuthSource
 from canhgac.errors import SourceUnavailableError
 from canhgac.v1 import events_pb2
 from tests.agent.sources.harness import CollectingSink, context, running, wait_until

@@ -368,3 +368,35 @@ def test_clamav_separators_and_bad_dates_are_counted() -> None:
     )
     assert clamav("Sun Nov 31 11:00:02 2026 -> x") == Skipped("bad_timestamp")
     assert clamav("") == Skipped("empty_line")
+
+
+def test_a_pid_outside_int32_is_no_pid_rather_than_a_crash() -> None:
+    # Any local user can write such a tag (`logger -t 'x[99999999999]'`): the line must not
+    # stop the source, whose checkpoint would then stay before it for ever.
+    for line in (
+        "Nov 22 10:00:00 web1 cron[99999999999]: hello",
+        "<30>1 2026-11-22T10:00:00Z web1 cron 99999999999 - - hello",
+    ):
+        assert parse(line).log.pid == 0
+    event = vsftpd('Sun Nov 22 10:02:33 2026 [pid 99999999999] CONNECT: Client "203.0.113.4"')
+    assert isinstance(event, events_pb2.Event)
+    assert event.log.pid == 0
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "<30>1 9999-11-22T10:00:00Z web1 cron 1 - - hello",  # past int64 nanoseconds
+        "<30>1 0001-01-01T00:00:00Z web1 cron 1 - - hello",  # before 1970
+    ],
+)
+def test_a_syslog_time_outside_int64_nanoseconds_is_a_bad_timestamp(line: str) -> None:
+    assert syslog_parser(None).parse(line) == Skipped("bad_timestamp")
+
+
+@pytest.mark.parametrize("year", ["9999", "0001"])
+def test_a_ctime_outside_int64_nanoseconds_is_a_bad_timestamp(year: str) -> None:
+    vsftpd_line = f'Sun Nov 22 10:02:33 {year} [pid 1] CONNECT: Client "1.2.3.4"'
+    clamav_line = f"Sun Nov 22 10:02:33 {year} -> /tmp/x: Eicar-Signature FOUND"
+    assert vsftpd(vsftpd_line) == Skipped("bad_timestamp")
+    assert ClamavLogParser(context(), tz=UTC).parse(clamav_line) == Skipped("bad_timestamp")

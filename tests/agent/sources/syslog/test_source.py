@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import UTC
 from pathlib import Path
@@ -146,3 +147,27 @@ def test_defaults_and_validation() -> None:
     for bad in bad_configs:
         with pytest.raises(ValidationError):
             SyslogConfig.model_validate(bad)
+
+
+async def test_a_line_the_parser_fails_on_is_counted_and_passed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.sources.syslog import parser as syslog_parser
+
+    real = syslog_parser.SyslogLineParser.parse
+
+    def parse(self: syslog_parser.SyslogLineParser, line: str) -> object:
+        if "poison" in line:
+            raise IndexError("a parser bug")
+        return real(self, line)
+
+    monkeypatch.setattr(syslog_parser.SyslogLineParser, "parse", parse)
+    log = tmp_path / "syslog"
+    append(log, CRON.format(0, 1), "Nov 22 12:00:05 web1 CRON[2]: poison", CRON.format(1, 3))
+    sink = CollectingSink()
+    source = SyslogSource(config(log), tz=UTC)
+    async with running(source, sink):
+        await wait_until(lambda: len(sink.events) == 2)
+        assert source.health.unparsed == {"parser_error": 1}
+    # The checkpoint is past the line: a restart does not fail on it again.
+    assert json.loads(sink.checkpoints[f"syslog:{log}"])["offset"] == log.stat().st_size

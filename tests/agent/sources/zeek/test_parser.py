@@ -254,3 +254,14 @@ def test_fields_reach_the_detection_vocabulary() -> None:
     assert fields["canhgac.log.name"] == "smb_files"
     assert fields["canhgac.log.fields.name"] == "Temp\\svc_upd.exe"
     assert fields["event.original"] == s.SMB_WRITE_EXE
+
+
+@pytest.mark.parametrize(
+    "ts", ["99999999999.0", "9999-12-31T00:00:00+00:00", "0001-01-01T00:00:00+00:00"]
+)
+def test_a_timestamp_outside_int64_nanoseconds_is_a_bad_timestamp(ts: str) -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        parse_ts(ts)
+    parsed = parser("http").parse(f'{{"ts": "{ts}", "uid": "C1"}}')
+    assert isinstance(parsed, Skipped)
+    assert parsed.reason == "bad_timestamp"
