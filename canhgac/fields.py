@@ -29,7 +29,7 @@ descriptor reflection per call.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from operator import attrgetter
 from typing import Any, Final
 
@@ -546,9 +546,10 @@ _OUTCOME_PATH: Final = "event.outcome"
 HEADER_COPY_PATHS: Final[frozenset[str]] = frozenset(path for path, _ in _HEADER_COPIES)
 
 FieldsReader = Callable[[events_pb2.Event], Fields]
+FieldsWriter = Callable[[events_pb2.Event, Fields], Fields]
 
 
-def fields_reader(wanted: Collection[str]) -> FieldsReader:
+def fields_reader(wanted: Collection[str], first: Sequence[str] = ()) -> FieldsReader:
     """An `event_fields` that computes only (at least) the paths in `wanted`.
 
     The detection engine reads a handful of the fifty-odd paths an event has, so it asks for
@@ -556,8 +557,29 @@ def fields_reader(wanted: Collection[str]) -> FieldsReader:
     kind's derived values are computed only when one of them is wanted (then all the paths of
     that part, see _PARTS, appear, so the result may hold more than `wanted`). Every path it
     returns has the value `event_fields` gives it, and every wanted path `event_fields` would
-    return is there: a rule sees the same values either way.
+    return is there: a rule sees the same values either way. `first`: the payload kinds to test
+    for first, in order (those the caller's events usually carry; any order gives the same
+    result).
     """
+    reader: FieldsReader = _compile_reader(*_plan(wanted, first))
+    return reader
+
+
+def fields_writer(wanted: Collection[str]) -> FieldsWriter:
+    """`fields_reader(wanted)` that adds the paths to the dict it is given (and returns it),
+    for paths wanted only now and then: no second dict to build and merge."""
+    writer: FieldsWriter = _compile_reader(*_plan(wanted, ()), into=True)
+    return writer
+
+
+def _plan(
+    wanted: Collection[str], first: Sequence[str]
+) -> tuple[
+    tuple[tuple[str, str], ...],
+    bool,
+    bool,
+    Mapping[str, tuple[tuple[tuple[str, str], ...], tuple[_Extra, ...]]],
+]:
     want = set(wanted)
     for kind_parts in _PARTS.values():  # a wanted part needs the copies it reads
         for paths, _, needs in kind_parts:
@@ -572,11 +594,13 @@ def fields_reader(wanted: Collection[str]) -> FieldsReader:
             extras = (_log_extra,)
         if wanted_copies or extras:
             plans[kind] = (wanted_copies, extras)
-    return _compile_reader(
+    ordered = {kind: plans[kind] for kind in first if kind in plans}
+    ordered.update(plans)
+    return (
         tuple((path, attr) for path, attr in _HEADER_COPIES if path in want),
         _OUTCOME_PATH in want,
         any(p.startswith(LABEL_PREFIX) for p in want),
-        plans,
+        ordered,
     )
 
 
@@ -602,7 +626,9 @@ def _compile_reader(
     outcome: bool,
     labels: bool,
     plans: Mapping[str, tuple[tuple[tuple[str, str], ...], tuple[_Extra, ...]]],
-) -> FieldsReader:
+    *,
+    into: bool = False,
+) -> Any:
     """The reader as one straight-line function, written out and compiled once per plan.
 
     A loop over (path, attrgetter) pairs spent a fifth of a process event's reading time on the
@@ -611,7 +637,7 @@ def _compile_reader(
     source is built only from this module's own tables (paths and attribute names, checked
     below), never from event or rule data.
     """
-    lines = ["def read(ev):", "    out = {}"]
+    lines = ["def read(ev, out):"] if into else ["def read(ev):", "    out = {}"]
     namespace: dict[str, Any] = {"_OUTCOMES": _OUTCOMES, "_LABEL_PREFIX": LABEL_PREFIX}
 
     def copy(indent: str, source: str, path: str, attr: str) -> None:
@@ -649,5 +675,4 @@ def _compile_reader(
                 lines.append(f"        {name}(ev, p, out)")
     lines.append("    return out")
     exec("\n".join(lines), namespace)  # noqa: S102  # our own tables only, see above
-    reader: FieldsReader = namespace["read"]
-    return reader
+    return namespace["read"]

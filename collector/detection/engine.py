@@ -13,7 +13,14 @@ from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
 
 from canhgac.errors import RuleError
-from canhgac.fields import HEADER_COPY_PATHS, FieldsReader, event_fields, fields_reader
+from canhgac.fields import (
+    HEADER_COPY_PATHS,
+    FieldsReader,
+    FieldsWriter,
+    event_fields,
+    fields_reader,
+    fields_writer,
+)
 from canhgac.v1 import alert_pb2, events_pb2
 from collector.detection.alerts import AlertTemplate
 from collector.detection.base import LoadResult, Predicate, RuleLoadError
@@ -21,6 +28,7 @@ from collector.detection.compiler import compile_rule
 from collector.detection.correlation import (
     DEFAULT_MAX_GROUPS,
     AnyCorrelation,
+    KeyCache,
     build_correlation,
     referenced_rules,
 )
@@ -278,12 +286,13 @@ class DetectionEngine:
         # Each bucket already holds the category-free rules, so process() does one lookup;
         # within a bucket, an event meets only the rules its field values can match.
         self._by_category = {
-            c: self._bucket((*rs, *uncategorised)) for c, rs in by_category.items()
+            c: self._bucket((*rs, *uncategorised), _USUAL_KINDS.get(c, ()))
+            for c, rs in by_category.items()
         }
         self._uncategorised = self._bucket(uncategorised)
         self._dispatch = {}
 
-    def _bucket(self, rules: Sequence[_BaseRule]) -> _Bucket:
+    def _bucket(self, rules: Sequence[_BaseRule], kinds: Sequence[str] = ()) -> _Bucket:
         index = RuleIndex(rules, _anchors_of)
         if self._full_fields:
             return _Bucket(index, event_fields, None)
@@ -300,7 +309,9 @@ class DetectionEngine:
                 correlations |= corr.state.fields_read()
         late = (correlations - wanted) & HEADER_COPY_PATHS
         wanted |= correlations - late
-        return _Bucket(index, fields_reader(wanted), fields_reader(late) if late else None)
+        return _Bucket(
+            index, fields_reader(wanted, first=kinds), fields_writer(late) if late else None
+        )
 
     def process(self, events: Sequence[events_pb2.Event]) -> list[alert_pb2.Alert]:
         """Evaluate every rule that can match each event, in order; return the alerts raised."""
@@ -346,10 +357,12 @@ class DetectionEngine:
             # counting kinds count it once, temporal kinds record it for each of those rules.
             late = bucket.late
             if late is not None:
-                fields.update(late(ev))
+                late(ev, fields)
             fed = feeder.feeds_alone if feeders is None else _group_feeds(feeders)
+            # The event's group keys, built once for the correlations that group alike.
+            keys: KeyCache | None = {} if len(fed) > 1 else None
             for corr, refs in fed:
-                for hit in corr.state.feed(ev.time_ns, fields, refs):
+                for hit in corr.state.feed(ev.time_ns, fields, refs, keys):
                     now = now or clock_ns()
                     alerts.append(corr.template.window_alert(hit, corr.timespan_s, now))
         return alerts
@@ -363,6 +376,15 @@ class DetectionEngine:
 
 
 _DISPATCH_SIZE: Final = 256
+# The payload kinds the events of a category usually carry: its bucket's reader tests for these
+# first (only an order: any kind is read right).
+_USUAL_KINDS: Final[Mapping[str, tuple[str, ...]]] = {
+    "process": ("process",),
+    "authentication": ("auth",),
+    "iam": ("auth",),
+    "file": ("file",),
+    "network": ("socket", "flow", "connection_attempts", "dns"),
+}
 
 
 def _group_feeds(
@@ -384,7 +406,7 @@ class _Bucket:
     index: RuleIndex[_BaseRule]
     read: FieldsReader  # the paths the rules' predicates and the correlations they feed read
     # The header paths only correlations read, added when a rule feeds one; None: no such path.
-    late: FieldsReader | None
+    late: FieldsWriter | None
     size: int = field(init=False)
     candidates: Callable[[Mapping[str, Any]], Sequence[_BaseRule]] = field(init=False)
 

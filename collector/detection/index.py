@@ -245,6 +245,7 @@ class RuleIndex(Generic[T]):
     def __init__(self, rules: Sequence[T], anchors_of: Callable[[T], Anchors | None]) -> None:
         self._rules = tuple(rules)
         self._always: list[int] = []
+        self._unions: dict[frozenset[int], _Group[T]] = {}  # see _merged
         exact: dict[str, dict[str, list[int]]] = {}
         substrings: dict[str, dict[str, list[int]]] = {}
         for position, rule in enumerate(self._rules):
@@ -286,8 +287,14 @@ class RuleIndex(Generic[T]):
         self.find: Callable[[Mapping[str, Any]], Sequence[T]] = self._compile_find()
 
     def _merged(self, positions: frozenset[int]) -> _Group[T]:
-        # Not kept in `groups`: which literals one value holds together is open-ended.
-        return _Group(positions, self._rules_at(positions))
+        # Not kept in `groups`: which literals one value holds together is open-ended; but the
+        # same few unions come back event after event, so they are remembered (up to MEMO_SIZE).
+        group = self._unions.get(positions)
+        if group is None:
+            if len(self._unions) >= MEMO_SIZE:
+                self._unions.clear()
+            group = self._unions[positions] = _Group(positions, self._rules_at(positions))
+        return group
 
     def _rules_at(self, positions: Iterable[int]) -> tuple[T, ...]:
         merged = set(positions)
@@ -330,7 +337,7 @@ class RuleIndex(Generic[T]):
             return self._always_rules
         if more is None:
             return first.rules
-        return self._rules_at(first.positions.union(*(g.positions for g in more)))
+        return self._merged(first.positions.union(*(g.positions for g in more))).rules
 
     def _compile_find(self) -> Callable[[Mapping[str, Any]], Sequence[T]]:
         """`candidates` as one straight-line function of this index's probes.
@@ -382,7 +389,7 @@ class RuleIndex(Generic[T]):
         return find
 
     def _merge_groups(self, first: _Group[T], more: list[_Group[T]]) -> tuple[T, ...]:
-        return self._rules_at(first.positions.union(*(g.positions for g in more)))
+        return self._merged(first.positions.union(*(g.positions for g in more))).rules
 
 
 @dataclass(frozen=True, eq=False)

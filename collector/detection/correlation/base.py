@@ -25,6 +25,7 @@ from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Final, Generic, TypeVar
 
 from canhgac.errors import RuleError
@@ -42,10 +43,23 @@ OPS: Final[Mapping[str, Callable[[Any, Any], bool]]] = {
     "eq": operator.eq,
     "neq": operator.ne,
 }
+# The same with the operands swapped, for `partial(op, value)(count)`: `count >= value` is
+# `value <= count`.
+_SWAPPED: Final[Mapping[str, Callable[[Any, Any], bool]]] = {
+    "gte": operator.le,
+    "gt": operator.lt,
+    "lte": operator.ge,
+    "lt": operator.gt,
+    "eq": operator.eq,
+    "neq": operator.ne,
+}
 # Conditions a growing count can only enter, never leave: decided as soon as they hold.
 EAGER_OPS: Final = frozenset({"gte", "gt"})
 
 GroupKey = tuple[str, ...]
+# One event's group keys by group-by (None: a group-by field is missing), see `feed`.
+KeyCache = dict[tuple[str, ...], "GroupKey | None"]
+_MISSING: Final[GroupKey] = ()  # not in a KeyCache yet (a key has at least the agent)
 # Alias name -> {rule reference key -> field that rule's events carry the value in}.
 Aliases = Mapping[str, Mapping[str, str]]
 
@@ -114,6 +128,12 @@ class WindowCorrelation(ABC, Generic[G]):
             name: dict(mapping) for name, mapping in (aliases or {}).items()
         }
         self.eager = threshold.op in EAGER_OPS
+        # threshold.met without its look-up of the operator, for the per-event paths.
+        self._met: Callable[[int], bool] = partial(_SWAPPED[threshold.op], threshold.value)
+        # Whether the group key depends on which referenced rule matched (an aliased group-by
+        # name); if not, one key serves every rule, and correlations with the same group-by
+        # share it through `feed`'s `keys` (built once per event).
+        self._key_by_rule = any(name in self.aliases for name in group_by)
         self._groups: OrderedDict[GroupKey, G] = OrderedDict()
         self.evictions = 0
         self.late = 0
@@ -130,9 +150,17 @@ class WindowCorrelation(ABC, Generic[G]):
 
     @abstractmethod
     def feed(
-        self, time_ns: int, fields: Mapping[str, Any], rule_keys: Sequence[str] = ()
+        self,
+        time_ns: int,
+        fields: Mapping[str, Any],
+        rule_keys: Sequence[str] = (),
+        keys: KeyCache | None = None,
     ) -> list[WindowHit]:
-        """Take one matching event; return the hits it completes (usually none)."""
+        """Take one matching event; return the hits it completes (usually none).
+
+        `keys`, if given, is a cache of this event's group keys by group-by (see `_key`), shared
+        by the correlations the event feeds; it must be new for each event.
+        """
 
     def fields_read(self) -> frozenset[str]:
         """Every field path `feed` may read. The engine computes only the paths its rules and
@@ -213,7 +241,44 @@ class WindowCorrelation(ABC, Generic[G]):
     @abstractmethod
     def _new_group(self) -> G: ...
 
-    def _key(self, fields: Mapping[str, Any], rule_keys: Sequence[str] = ()) -> GroupKey | None:
+    def _key(
+        self,
+        fields: Mapping[str, Any],
+        rule_keys: Sequence[str] = (),
+        keys: KeyCache | None = None,
+    ) -> GroupKey | None:
+        if self._key_by_rule:
+            return self._aliased_key(fields, rule_keys)
+        if keys is None:
+            return self._plain_key(fields)
+        group_by = self.group_by
+        key = keys.get(group_by, _MISSING)
+        if key is _MISSING:
+            key = keys[group_by] = self._plain_key(fields)
+        return key
+
+    def _plain_key(self, fields: Mapping[str, Any]) -> GroupKey | None:
+        # The key of a group-by without aliases: the same paths whichever rule matched.
+        agent = fields.get("agent.id", "")
+        if type(agent) is not str:
+            agent = str(agent)
+        group_by = self.group_by
+        if len(group_by) == 1:
+            value = fields.get(group_by[0])
+            if value is None:
+                return None
+            if type(value) is not str:
+                value = ",".join(value) if type(value) is list else text(value)
+            return (agent, value)
+        parts = [agent]
+        for name in group_by:
+            value = fields.get(name)
+            if value is None:
+                return None
+            parts.append(",".join(value) if type(value) is list else text(value))
+        return tuple(parts)
+
+    def _aliased_key(self, fields: Mapping[str, Any], rule_keys: Sequence[str]) -> GroupKey | None:
         parts = [str(fields.get("agent.id", ""))]
         for name in self.group_by:
             path = self._field_of(name, rule_keys)

@@ -47,7 +47,7 @@ class ClosingWindows(WindowCorrelation[W]):
             group = self._groups.get(key)
             if group is not None and group.start == start:
                 del self._groups[key]
-                if self.threshold.met(self._count(group)):
+                if self._met(self._count(group)):
                     hits.append(self._hit(key, group))
         return hits
 

@@ -27,6 +27,7 @@ from collector.detection.correlation.base import (
     MAX_EVENT_IDS,
     Aliases,
     GroupKey,
+    KeyCache,
     Threshold,
     WindowHit,
     optional_int,
@@ -76,16 +77,24 @@ class EventCountCorrelation(ClosingWindows[_Group]):
         self.weight_field = weight_field
 
     def feed(
-        self, time_ns: int, fields: Mapping[str, Any], rule_keys: Sequence[str] = ()
+        self,
+        time_ns: int,
+        fields: Mapping[str, Any],
+        rule_keys: Sequence[str] = (),
+        keys: KeyCache | None = None,
     ) -> list[WindowHit]:
         """Count one matching event; return the hits it completes (usually none)."""
-        key = self._key(fields, rule_keys)
+        key = self._key(fields, rule_keys, keys)
         if key is None:
             self.ungrouped += 1
             return []
         weight = self._weight(fields)
-        event_id = str(fields.get("event.id", ""))
-        host = str(fields.get("host.name", ""))
+        event_id = fields.get("event.id", "")
+        if type(event_id) is not str:
+            event_id = str(event_id)
+        host = fields.get("host.name", "")
+        if type(host) is not str:
+            host = str(host)
         if self.eager:
             hit = self._feed_sliding(key, time_ns, event_id, weight, host)
             return [] if hit is None else [hit]
@@ -115,7 +124,11 @@ class EventCountCorrelation(ClosingWindows[_Group]):
     def _feed_sliding(
         self, key: GroupKey, t: int, event_id: str, weight: int, host: str
     ) -> WindowHit | None:
-        group, _ = self._group(key)
+        group = self._groups.get(key)  # _group()'s usual case written out
+        if group is None:
+            group, _ = self._group(key)
+        else:
+            self._groups.move_to_end(key)
         if group.quiet_until is not None:
             if t <= group.quiet_until:
                 self.suppressed += 1
@@ -131,11 +144,13 @@ class EventCountCorrelation(ClosingWindows[_Group]):
             insort(entries, (t, event_id, weight), key=_entry_time)
         group.total += weight
         group.host = host or group.host
-        cut = bisect_left(entries, entries[-1][0] - self.timespan_ns, key=_entry_time)
-        if cut:
+        oldest = entries[-1][0] - self.timespan_ns
+        # Entries are in time order: the search only when the oldest has left the window.
+        if entries[0][0] < oldest:
+            cut = bisect_left(entries, oldest, key=_entry_time)
             group.total -= sum(e[2] for e in entries[:cut])
             del entries[:cut]
-        if not self.threshold.met(group.total):
+        if not self._met(group.total):
             return None
         hit = self._hit(key, group)
         group.quiet_until = entries[-1][0] + self.timespan_ns

@@ -19,7 +19,7 @@ brute-force twin for the ordered kind):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ from collector.detection.correlation.base import (
     MAX_EVENT_IDS,
     Aliases,
     GroupKey,
+    KeyCache,
     Threshold,
     WindowCorrelation,
     WindowHit,
@@ -38,7 +39,7 @@ from collector.detection.correlation.base import (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass is slower to build, and none is changed
 class _Chain:
     start: int
     end: int
@@ -96,31 +97,50 @@ class TemporalCorrelation(WindowCorrelation[_Group]):
             aliases=aliases,
         )
         self.rules = rules
+        self._referenced = frozenset(rules)
         self.ordered = ordered
         self.kind = "temporal_ordered" if ordered else "temporal"
 
     def feed(
-        self, time_ns: int, fields: Mapping[str, Any], rule_keys: Sequence[str] = ()
+        self,
+        time_ns: int,
+        fields: Mapping[str, Any],
+        rule_keys: Sequence[str] = (),
+        keys: KeyCache | None = None,
     ) -> list[WindowHit]:
         """Record one event for each referenced rule it matched; return the hits completed."""
-        matched = [r for r in dict.fromkeys(rule_keys) if r in self.rules]
+        referenced = self._referenced
+        if len(rule_keys) == 1:
+            matched: Sequence[str] = rule_keys if rule_keys[0] in referenced else ()
+        else:
+            matched = [r for r in dict.fromkeys(rule_keys) if r in referenced]
         if not matched:
             raise ValueError("temporal correlations must be told which referenced rules matched")
-        by_key: dict[GroupKey, list[str]] = {}
-        for rule in matched:
-            key = self._key(fields, (rule,))
-            if key is not None:
-                by_key.setdefault(key, []).append(rule)
-        if not by_key:
-            self.ungrouped += 1
-            return []
-        event_id = str(fields.get("event.id", ""))
-        host = str(fields.get("host.name", ""))
+        if self._key_by_rule:
+            by_key: dict[GroupKey, list[str]] = {}
+            for rule in matched:
+                found = self._key(fields, (rule,))
+                if found is not None:
+                    by_key.setdefault(found, []).append(rule)
+            groups: Iterable[tuple[GroupKey, Collection[str]]] = by_key.items()
+        else:  # one key, whichever rule matched
+            found = self._key(fields, matched, keys)
+            groups = () if found is None else ((found, matched),)
+        event_id = fields.get("event.id", "")
+        if type(event_id) is not str:
+            event_id = str(event_id)
+        host = fields.get("host.name", "")
+        if type(host) is not str:
+            host = str(host)
         hits: list[WindowHit] = []
-        for key, rules in by_key.items():
-            hit = self._feed_group(key, time_ns, set(rules), event_id, host)
+        fed = False
+        for key, rules in groups:
+            fed = True
+            hit = self._feed_group(key, time_ns, rules, event_id, host)
             if hit is not None:
                 hits.append(hit)
+        if not fed:
+            self.ungrouped += 1
         return hits
 
     def definition(self) -> dict[str, Any]:
@@ -130,18 +150,25 @@ class TemporalCorrelation(WindowCorrelation[_Group]):
         return _Group(chains=[None] * len(self.rules) if self.ordered else [])
 
     def _feed_group(
-        self, key: GroupKey, t: int, rules: set[str], event_id: str, host: str
+        self, key: GroupKey, t: int, rules: Collection[str], event_id: str, host: str
     ) -> WindowHit | None:
-        group, _ = self._group(key)
+        group = self._groups.get(key)  # _group()'s usual case written out
+        if group is None:
+            group, _ = self._group(key)
+        else:
+            self._groups.move_to_end(key)
         if group.quiet_until is not None:
             if t <= group.quiet_until:
                 self.suppressed += 1
                 return None
             group.quiet_until = None
-        if not group.empty() and t < group.newest - self.timespan_ns:
+        if group.empty():
+            group.newest = t
+        elif t < group.newest - self.timespan_ns:
             self.late += 1
             return None
-        group.newest = t if group.empty() else max(group.newest, t)
+        elif t > group.newest:
+            group.newest = t
         group.host = host or group.host
         if self.ordered:
             hit = self._chain(key, group, t, rules, event_id)
@@ -154,7 +181,7 @@ class TemporalCorrelation(WindowCorrelation[_Group]):
         return hit
 
     def _collect(
-        self, key: GroupKey, group: _Group, t: int, rules: set[str], event_id: str
+        self, key: GroupKey, group: _Group, t: int, rules: Collection[str], event_id: str
     ) -> WindowHit | None:
         latest = group.latest
         for rule in rules:
@@ -162,9 +189,10 @@ class TemporalCorrelation(WindowCorrelation[_Group]):
             if seen is None or t >= seen[0]:
                 latest[rule] = (t, event_id)
         oldest = group.newest - self.timespan_ns
-        for stale in [r for r, (rt, _) in latest.items() if rt < oldest]:
-            del latest[stale]
-        if not self.threshold.met(len(latest)):
+        stale = [r for r, (rt, _) in latest.items() if rt < oldest]
+        for rule in stale:
+            del latest[rule]
+        if not self._met(len(latest)):
             return None
         seen_events = sorted(latest.values(), key=lambda e: e[0])
         return WindowHit(
@@ -178,7 +206,7 @@ class TemporalCorrelation(WindowCorrelation[_Group]):
         )
 
     def _chain(
-        self, key: GroupKey, group: _Group, t: int, rules: set[str], event_id: str
+        self, key: GroupKey, group: _Group, t: int, rules: Collection[str], event_id: str
     ) -> WindowHit | None:
         chains = group.chains
         # Last step first, so one event never extends a chain it just started or extended.

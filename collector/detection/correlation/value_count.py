@@ -26,6 +26,7 @@ from collector.detection.correlation.base import (
     MAX_EVENT_IDS,
     Aliases,
     GroupKey,
+    KeyCache,
     Threshold,
     WindowHit,
     optional_int,
@@ -41,6 +42,13 @@ class _Group:
     start: int = 0
     quiet_until: int | None = None
     host: str = ""
+    # Whether `values` is out of time order for the moment (an event came in out of order, or
+    # a restored snapshot was); derived, not part of the saved state.
+    disordered: bool = False
+
+
+def _time_of(item: tuple[str, tuple[int, str]]) -> int:
+    return item[1][0]
 
 
 class ValueCountCorrelation(ClosingWindows[_Group]):
@@ -66,25 +74,38 @@ class ValueCountCorrelation(ClosingWindows[_Group]):
             aliases=aliases,
         )
         self.value_field = value_field
+        # The counted path when it does not depend on the rule matched (not an alias).
+        self._value_path = None if value_field in self.aliases else value_field
         self.max_values = threshold.saturation
         self.valueless = 0
 
     def feed(
-        self, time_ns: int, fields: Mapping[str, Any], rule_keys: Sequence[str] = ()
+        self,
+        time_ns: int,
+        fields: Mapping[str, Any],
+        rule_keys: Sequence[str] = (),
+        keys: KeyCache | None = None,
     ) -> list[WindowHit]:
         """Count one matching event's value; return the hits it completes (usually none)."""
-        key = self._key(fields, rule_keys)
+        key = self._key(fields, rule_keys, keys)
         if key is None:
             self.ungrouped += 1
             return []
         hits = [] if self.eager else self.advance(key[0], time_ns)
-        raw = fields.get(self._field_of(self.value_field, rule_keys) or "")
+        path = self._value_path
+        if path is None:
+            path = self._field_of(self.value_field, rule_keys) or ""
+        raw = fields.get(path)
         if raw is None:
             self.valueless += 1
             return hits
-        value = ",".join(raw) if type(raw) is list else text(raw)
-        event_id = str(fields.get("event.id", ""))
-        host = str(fields.get("host.name", ""))
+        value = raw if type(raw) is str else ",".join(raw) if type(raw) is list else text(raw)
+        event_id = fields.get("event.id", "")
+        if type(event_id) is not str:
+            event_id = str(event_id)
+        host = fields.get("host.name", "")
+        if type(host) is not str:
+            host = str(host)
         if self.eager:
             hit = self._feed_sliding(key, time_ns, value, event_id, host)
             return [] if hit is None else [hit]
@@ -106,7 +127,11 @@ class ValueCountCorrelation(ClosingWindows[_Group]):
     def _feed_sliding(
         self, key: GroupKey, t: int, value: str, event_id: str, host: str
     ) -> WindowHit | None:
-        group, _ = self._group(key)
+        group = self._groups.get(key)  # _group()'s usual case written out
+        if group is None:
+            group, _ = self._group(key)
+        else:
+            self._groups.move_to_end(key)
         if group.quiet_until is not None:
             if t <= group.quiet_until:
                 self.suppressed += 1
@@ -116,17 +141,36 @@ class ValueCountCorrelation(ClosingWindows[_Group]):
         if values and t < group.newest - self.timespan_ns:
             self.late += 1
             return None
-        group.newest = max(group.newest, t) if values else t
+        if not values or t > group.newest:
+            group.newest = t
         group.host = host or group.host
         seen = values.get(value)
         if seen is None or t >= seen[0]:
             # Re-inserted so the dict stays in order of latest occurrence.
-            values.pop(value, None)
+            if seen is not None:
+                del values[value]
+            if values and t < group.newest:
+                group.disordered = True  # put back in time order below
             values[value] = (t, event_id)
         oldest = group.newest - self.timespan_ns
-        for stale in [v for v, (vt, _) in values.items() if vt < oldest]:
-            del values[stale]
-        if not self.threshold.met(len(values)):
+        if group.disordered:  # back in order of latest occurrence (a stable sort: ties stay)
+            in_order = sorted(values.items(), key=_time_of)
+            values.clear()
+            values.update(e for e in in_order if e[1][0] >= oldest)
+            group.disordered = False
+        else:  # in time order: the stale values are those before the first one in the window
+            stale: list[str] | None = None
+            for v, (vt, _) in values.items():
+                if vt >= oldest:
+                    break
+                if stale is None:
+                    stale = [v]
+                else:
+                    stale.append(v)
+            if stale:
+                for v in stale:
+                    del values[v]
+        if not self._met(len(values)):
             return None
         hit = self._hit(key, group)
         group.quiet_until = group.newest + self.timespan_ns
@@ -152,12 +196,14 @@ class ValueCountCorrelation(ClosingWindows[_Group]):
         values = {str(v): (int(t), str(i)) for v, t, i in data["values"]}
         if len(values) > self.max_values:
             raise ValueError("more distinct values than the condition needs")
+        times = [t for t, _ in values.values()]
         return _Group(
             values=values,
             newest=int(data["newest"]),
             start=int(data["start"]),
             quiet_until=optional_int(data["quiet_until"]),
             host=str(data["host"]),
+            disordered=times != sorted(times),
         )
 
     def _hit(self, key: GroupKey, group: _Group) -> WindowHit:
