@@ -11,6 +11,7 @@ so after a crash the source resumes from exactly the point the stored events cov
 from __future__ import annotations
 
 import asyncio
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from typing import Any, ClassVar, Protocol
 
 from canhgac.ids import new_id
 from canhgac.v1 import events_pb2
+
+log = logging.getLogger("canhgac.agent")
 
 
 @dataclass(frozen=True)
@@ -126,3 +129,39 @@ def pid_from_text(text: str | None) -> int:
 def time_ns_in_range(time_ns: int) -> bool:
     """True if `time_ns` fits an Event's int64 time and is not before 1970."""
     return 0 <= time_ns <= INT64_MAX
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A line a parser read that yields no event. `reason` is a bounded counter label; each
+    parser lists its own reasons."""
+
+    reason: str
+
+
+LineParse = Callable[[str], "events_pb2.Event | Skipped | None"]
+
+
+def parse_lines(
+    lines: Sequence[str], parse: LineParse, health: SourceHealth, where: str
+) -> list[events_pb2.Event]:
+    """The events of a chunk of lines read from one file (`where` names it in the log).
+
+    A skipped line is counted by its reason; None (a line that only informs the parser, such
+    as a Zeek header) is not counted. A line the parser fails on is logged with its traceback
+    and counted as `parser_error`: whoever can write to the log chooses what a line holds, and
+    one line must not stop a file for good, as it would after every restart from a checkpoint
+    before it.
+    """
+    events: list[events_pb2.Event] = []
+    for line in lines:
+        try:
+            parsed = parse(line)
+        except Exception:  # any parser fault: counted and logged, see above
+            log.exception("cannot read a line of %s", where)
+            parsed = Skipped("parser_error")
+        if isinstance(parsed, Skipped):
+            health.count_unparsed(parsed.reason)
+        elif parsed is not None:
+            events.append(parsed)
+    return events

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import select
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -96,20 +97,31 @@ class ThreadDetector:
 # The child process's engine, set by _child_init.
 _ENGINE: DetectionEngine | None = None
 
-# How often the child checks that the collector that started it is still there.
-PARENT_CHECK_INTERVAL_S = 1.0
-
 
 def _watch_parent(parent_pid: int) -> None:
     """Ends the child when its collector is gone (killed with SIGKILL, say).
 
     The pool's call queue gives the child no end-of-file when the parent dies (the child holds
     both ends of the pipe), so without this an orphaned child would wait for work forever,
-    holding its memory. Reparenting is the sign: the child's parent pid changes.
+    holding its memory. The thread waits on a pidfd of the parent, which becomes readable when
+    the parent exits; the pid is checked again after opening it, so a parent that died (and
+    whose pid was reused) before the open is seen too.
     """
+    try:
+        pidfd = os.pidfd_open(parent_pid)
+    except OSError:  # the parent is gone already (ESRCH), or a kernel before 5.3
+        pidfd = None
+    if pidfd is not None and os.getppid() == parent_pid:
+        select.select([pidfd], [], [])  # readable once the parent has exited
+    # A kernel without pidfd (an old collector host) leaves only looking: the parent pid
+    # changes when the child is reparented.
     while os.getppid() == parent_pid:
-        time.sleep(PARENT_CHECK_INTERVAL_S)
+        time.sleep(PARENT_POLL_S)
     os._exit(0)
+
+
+# How often a child without pidfd looks for its parent (see _watch_parent).
+PARENT_POLL_S = 1.0
 
 
 def _child_init(

@@ -17,7 +17,7 @@ import agent.channel
 import agent.shipper
 from collector.app import CollectorApp
 from tests.agent.test_enroll import agent_config, enrolled
-from tests.agent.test_shipper_transport import Running, app, until  # noqa: F401 - a fixture
+from tests.agent.test_shipper_transport import Running, until
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +68,7 @@ async def relay(port: int) -> AsyncIterator[Relay]:
 
 
 async def test_a_silent_connection_is_dropped_by_the_keepalive_and_reconnected(
-    app: CollectorApp,  # noqa: F811 - the fixture
+    app: CollectorApp,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -103,8 +103,5 @@ async def test_a_silent_connection_is_dropped_by_the_keepalive_and_reconnected(
             r.freeze()
             # Within the keepalive's own times (here about 2 s), not asyncio's 30 s TLS
             # shutdown wait nor grpclib's 300 s between pings: 20 s is ample on a busy machine.
-            deadline = asyncio.get_running_loop().time() + 20
-            while r.connections < 2:
-                assert asyncio.get_running_loop().time() < deadline, "no new connection"
-                await asyncio.sleep(0.05)
+            await until(lambda: r.connections >= 2, "a new connection", run.shipper, timeout=20)
             await until(lambda: run.shipper.connected, "the stream again", run.shipper)

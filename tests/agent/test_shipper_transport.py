@@ -7,7 +7,7 @@ import asyncio
 import datetime as dt
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -28,8 +28,8 @@ from canhgac.v1 import events_pb2
 from collector.app import CollectorApp
 from collector.enroll.issuer import CertificateIssuer
 from collector.pki import create_ca
+from tests.agent.sources.harness import wait_until
 from tests.agent.test_enroll import agent_config, enrolled
-from tests.collector.enroll.helpers import running_collector
 
 pytestmark = pytest.mark.integration
 
@@ -37,19 +37,18 @@ DAY = dt.timedelta(days=1)
 DEADLINE_S = 30.0
 
 
-@pytest.fixture
-async def app(tmp_path: Path) -> AsyncIterator[CollectorApp]:
-    async with running_collector(tmp_path / "c") as running:
-        yield running
-
-
-async def until(predicate: Callable[[], bool], what: str, shipper: Shipper) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}; last error: {shipper.last_error}")
+async def until(
+    predicate: Callable[[], bool | Awaitable[bool]],
+    what: str,
+    shipper: Shipper,
+    timeout: float = DEADLINE_S,
+) -> None:
+    """wait_until, with the shipper's last error (at the deadline) in the failure."""
+    try:
+        await wait_until(predicate, timeout)
+    except AssertionError:
+        last = shipper.last_error
+        raise AssertionError(f"timed out waiting for {what}; last error: {last}") from None
 
 
 class Running:
@@ -92,10 +91,7 @@ async def test_events_go_over_mutual_tls_and_are_acknowledged(
         async def drained() -> bool:
             return (await run.spool.stats()).events == 0
 
-        deadline = time.monotonic() + DEADLINE_S
-        while not await drained():
-            assert time.monotonic() < deadline, run.shipper.last_error
-            await asyncio.sleep(0.05)
+        await until(drained, "the spool drained", run.shipper)
         assert run.shipper.last_error == ""
 
 

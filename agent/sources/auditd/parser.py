@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from agent.sources.base import Skipped
 from canhgac.ids import new_id
 from canhgac.v1 import events_pb2
 
@@ -138,14 +139,8 @@ _OUTCOME_SUCCESS: Final = frozenset({"yes", "success", "1"})
 _OUTCOME_FAILURE: Final = frozenset({"no", "failed", "fail", "0"})
 
 
-@dataclass(frozen=True)
-class Skipped:
-    """A line that yields no event; `reason` is a bounded counter label:
-
-    `empty_line`, `not_audit_record` (no `type=... msg=audit(...):` header).
-    """
-
-    reason: str
+# Skipped reasons of this parser: `empty_line`, `not_audit_record` (no `type=...
+# msg=audit(...):` header).
 
 
 @dataclass

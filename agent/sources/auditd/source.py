@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import ClassVar
 
-from agent.sources.base import Checkpoint, EventSink, Source, SourceContext
+from agent.sources.base import Checkpoint, EventSink, Source, SourceContext, parse_lines
 from agent.sources.tailer import (
     FileTailer,
     Opener,
     TailPosition,
     open_readonly,
 )
-from canhgac.v1 import events_pb2
 
 from .config import AuditdConfig
-from .parser import SOURCE_ID, AuditdParser, Skipped
+from .parser import SOURCE_ID, AuditdParser
 
 log = logging.getLogger("canhgac.agent.auditd")
 
@@ -98,18 +98,9 @@ class AuditdSource(Source):
             self._update_health(tailer)
             if position is None or (not lines and position == emitted):
                 continue
-            events: list[events_pb2.Event] = []
             problems: list[str] = []
-            for line in lines:
-                try:
-                    parsed = parser.parse(line, problems)
-                except Exception:  # a parser bug must not stop the file at this line
-                    log.exception("auditd: cannot read a line of %s", tailer.path)
-                    parsed = Skipped("parser_error")
-                if isinstance(parsed, Skipped):
-                    self.health.count_unparsed(parsed.reason)
-                else:
-                    events.append(parsed)
+            parse = functools.partial(parser.parse, problems=problems)
+            events = parse_lines(lines, parse, self.health, tailer.path)
             for problem in problems:
                 self.health.count_unparsed(problem)
             # Emitted even without events, so the checkpoint moves past skipped lines.

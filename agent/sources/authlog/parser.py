@@ -8,9 +8,9 @@ event is reported with a reason, so the source can count it.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import tzinfo
 
+from agent.sources.base import Skipped
 from canhgac.ids import new_id
 from canhgac.v1 import events_pb2
 
@@ -43,16 +43,10 @@ PROGRAM_PARSERS: dict[str, ProgramParser] = {
 }
 
 
-@dataclass(frozen=True)
-class Skipped:
-    """A line that yields no event. `reason` is a bounded counter label:
-
-    `not_syslog`, `bad_timestamp`, `not_auth` (a program we do not parse),
-    `unrecognised_<program>` (a known program, an unknown message) or `ignored_<program>`
-    (a known message that carries nothing worth an event).
-    """
-
-    reason: str
+# Skipped reasons of this parser: `not_syslog`, `bad_timestamp`, `not_auth` (a program we do not
+# parse), `unrecognised_<program>` (a known program, an unknown message) or `ignored_<program>`
+# (a known message that carries nothing worth an event), `bad_value_<program>` (a number past
+# its wire type).
 
 
 class AuthLogParser:

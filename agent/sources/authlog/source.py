@@ -7,7 +7,7 @@ import logging
 from datetime import tzinfo
 from typing import ClassVar, Literal
 
-from agent.sources.base import Checkpoint, EventSink, Source, SourceContext
+from agent.sources.base import Checkpoint, EventSink, Source, SourceContext, parse_lines
 from agent.sources.tailer import (
     DEFAULT_MAX_LINE_BYTES,
     FileTailer,
@@ -16,9 +16,8 @@ from agent.sources.tailer import (
     open_readonly,
 )
 from canhgac.strictmodel import Field, StrictModel, field_validator
-from canhgac.v1 import events_pb2
 
-from .parser import SOURCE_ID, AuthLogParser, Skipped
+from .parser import SOURCE_ID, AuthLogParser
 
 log = logging.getLogger("canhgac.agent.authlog")
 
@@ -130,17 +129,7 @@ class AuthLogSource(Source):
             self._update_health()
             if position is None or (not lines and position == emitted):
                 continue
-            events: list[events_pb2.Event] = []
-            for line in lines:
-                try:
-                    parsed = parser.parse(line)
-                except Exception:  # a parser bug must not stop the file at this line for ever
-                    log.exception("authlog: cannot read a line of %s", tailer.path)
-                    parsed = Skipped("parser_error")
-                if isinstance(parsed, Skipped):
-                    self.health.count_unparsed(parsed.reason)
-                else:
-                    events.append(parsed)
+            events = parse_lines(lines, parser.parse, self.health, tailer.path)
             # Emitted even without events, so the checkpoint moves past skipped lines.
             await sink.emit(events, Checkpoint(key=key, value=position.to_json()))
             self.health.events += len(events)

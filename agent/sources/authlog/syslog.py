@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from typing import Final
 
 from agent.sources.base import pid_from_text, time_ns_in_range
 
@@ -66,6 +67,50 @@ class EnvelopeError(ValueError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+# RFC 5424 facility and severity keywords, by number.
+FACILITIES: Final = (
+    "kern",
+    "user",
+    "mail",
+    "daemon",
+    "auth",
+    "syslog",
+    "lpr",
+    "news",
+    "uucp",
+    "cron",
+    "authpriv",
+    "ftp",
+    "ntp",
+    "security",
+    "console",
+    "solaris-cron",
+    "local0",
+    "local1",
+    "local2",
+    "local3",
+    "local4",
+    "local5",
+    "local6",
+    "local7",
+)
+SEVERITIES: Final = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
+
+_PRI: Final = re.compile(r"<(\d{1,3})>")
+
+
+def split_pri(line: str) -> tuple[str, str, str] | None:
+    """A line's leading PRI part (`<34>`) as (facility, severity, the rest of the line); None
+    when the line starts with none. EnvelopeError("bad_pri") for a value past 191."""
+    m = _PRI.match(line)
+    if m is None:
+        return None
+    value = int(m[1])
+    if value > 191:
+        raise EnvelopeError("bad_pri")
+    return FACILITIES[value >> 3], SEVERITIES[value & 7], line[m.end() :]
 
 
 class SyslogEnvelopeParser:

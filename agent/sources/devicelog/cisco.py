@@ -16,7 +16,9 @@ import re
 from collections.abc import Callable
 from typing import Final
 
-from .record import SEVERITIES, DeviceRecord, Envelope
+from agent.sources.authlog.syslog import SEVERITIES
+
+from .record import DeviceRecord, Envelope
 
 _MNEMONIC: Final = re.compile(
     r"%(?P<facility>[A-Z][A-Z0-9_]*(?:-[A-Z0-9_]+)*?)-(?P<severity>[0-7])-(?P<mnemonic>[A-Z0-9_]+)"

@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from .record import SEVERITIES, DeviceRecord, Envelope, paren_params
+from agent.sources.authlog.syslog import SEVERITIES
+
+from .record import DeviceRecord, Envelope, paren_params
 
 _HEADER: Final = re.compile(
     r"(?:(?P<host>[^\s%]+) )?%%(?P<version>\d\d)(?P<module>[A-Za-z][\w-]*)/(?P<severity>[0-7])/"

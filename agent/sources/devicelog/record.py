@@ -7,44 +7,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Final
 
-FACILITIES: Final[tuple[str, ...]] = (
-    "kern",
-    "user",
-    "mail",
-    "daemon",
-    "auth",
-    "syslog",
-    "lpr",
-    "news",
-    "uucp",
-    "cron",
-    "authpriv",
-    "ftp",
-    "ntp",
-    "security",
-    "console",
-    "solaris-cron",
-    "local0",
-    "local1",
-    "local2",
-    "local3",
-    "local4",
-    "local5",
-    "local6",
-    "local7",
-)
-SEVERITIES: Final[tuple[str, ...]] = (
-    "emerg",
-    "alert",
-    "crit",
-    "err",
-    "warning",
-    "notice",
-    "info",
-    "debug",
-)
+from agent.sources.authlog.syslog import EnvelopeError, split_pri
 
-_PRI: Final = re.compile(r"<(\d{1,3})>")
 # Control characters other than tab, line feed and carriage return: not a text message.
 _BINARY: Final = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -94,12 +58,13 @@ def envelope(data: bytes) -> Envelope:
     # Devices mostly send UTF-8 (RFC 5424 may add a BOM); a legacy byte stays visible as U+FFFD.
     text = data.decode("utf-8", errors="replace").replace("\ufeff", "", 1)
     facility = severity = ""
-    if m := _PRI.match(text):
-        pri = int(m[1])
-        if pri > 191:
-            raise RefusalError("bad_pri")
-        facility, severity = FACILITIES[pri >> 3], SEVERITIES[pri & 7]
-        text = text[m.end() :].strip()
+    try:
+        pri = split_pri(text)
+    except EnvelopeError:
+        raise RefusalError("bad_pri") from None
+    if pri is not None:
+        facility, severity, text = pri
+        text = text.strip()
         if not text:
             raise RefusalError("empty")
     return Envelope(text.strip(), facility, severity)

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
 
-from agent.sources.authlog.parser import AuthLogParser, Skipped
-from agent.sources.base import Checkpoint, EventSink, Source, SourceContext
+from agent.sources.authlog.parser import AuthLogParser
+from agent.sources.base import Checkpoint, EventSink, Skipped, Source, SourceContext
 from canhgac.errors import SourceUnavailableError
 from canhgac.v1 import events_pb2
 

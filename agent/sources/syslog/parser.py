@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Final, Protocol
 
-from agent.sources.authlog.syslog import EnvelopeError, SyslogEnvelopeParser
-from agent.sources.base import SourceContext
+from agent.sources.authlog.syslog import EnvelopeError, SyslogEnvelopeParser, split_pri
+from agent.sources.base import Skipped, SourceContext
 from canhgac.v1 import events_pb2
 
 SOURCE_ID: Final = "syslog"
@@ -32,36 +31,6 @@ CATEGORY: Final = "host"
 TYPE: Final = "info"
 ACTION: Final = "log_record"
 
-# RFC 5424 facility and severity keywords, by number.
-FACILITIES: Final = (
-    "kern",
-    "user",
-    "mail",
-    "daemon",
-    "auth",
-    "syslog",
-    "lpr",
-    "news",
-    "uucp",
-    "cron",
-    "authpriv",
-    "ftp",
-    "ntp",
-    "security",
-    "console",
-    "solaris-cron",
-    "local0",
-    "local1",
-    "local2",
-    "local3",
-    "local4",
-    "local5",
-    "local6",
-    "local7",
-)
-SEVERITIES: Final = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
-
-_PRI = re.compile(r"<(\d{1,3})>")
 # LogRecord.pid is an int32: a larger number in a tag is no process id (kept in the text).
 _MAX_PID: Final = 2**31 - 1
 # The tag of a line, found without reading its timestamp: the allow-list is checked on it
@@ -108,13 +77,9 @@ _GUACD_JOIN = re.compile(
 _MAPPED_V4 = "::ffff:"
 
 
-@dataclass(frozen=True)
-class Skipped:
-    """A line that yields no event. `reason` is a bounded counter label: `empty_line`,
-    `bad_pri`, the envelope's `not_syslog`, `bad_timestamp`, `bad_structured_data`,
-    `program_not_selected`, `read_by_authlog`, `not_vsftpd`, `clamav_separator`."""
-
-    reason: str
+# Skipped reasons of this parser: `empty_line`, `bad_pri`, the envelope's `not_syslog`,
+# `bad_timestamp`, `bad_structured_data`, `program_not_selected`, `read_by_authlog`,
+# `not_vsftpd`, `clamav_separator`.
 
 
 class LineParser(Protocol):
@@ -226,12 +191,13 @@ class SyslogLineParser:
         facility = severity = ""
         rest = line
         if line.startswith("<"):
-            pri = _PRI.match(line)
-            if pri is None or int(pri[1]) > 191:
+            try:
+                pri = split_pri(line)
+            except EnvelopeError:
+                pri = None
+            if pri is None:
                 return Skipped("bad_pri")
-            value = int(pri[1])
-            facility, severity = FACILITIES[value >> 3], SEVERITIES[value & 7]
-            rest = line[pri.end() :]
+            facility, severity, rest = pri
         try:
             env = self._envelope.parse(rest)
         except EnvelopeError as exc:

@@ -8,16 +8,14 @@ from datetime import tzinfo
 from typing import ClassVar
 
 from agent.sources.authlog.parser import PROGRAM_PARSERS
-from agent.sources.base import Checkpoint, EventSink, Source, SourceContext
+from agent.sources.base import Checkpoint, EventSink, Source, SourceContext, parse_lines
 from agent.sources.tailer import FileTailer, Opener, TailPosition, open_readonly
-from canhgac.v1 import events_pb2
 
 from .config import ALL_PROGRAMS, OWN_FORMAT_PROGRAMS, SyslogConfig, SyslogFile
 from .parser import (
     SOURCE_ID,
     ClamavLogParser,
     LineParser,
-    Skipped,
     SyslogLineParser,
     VsftpdLogParser,
 )
@@ -39,7 +37,7 @@ class SyslogSource(Source):
       checkpoint, so nothing handed to the sink is read again and nothing is skipped.
     * Syslog lines of programs outside the allow-list are counted ("program_not_selected"),
       never turned into events; other lines that yield no event are counted by reason too
-      (`parser.Skipped`), as are cut lines ("line_truncated") and partial lines lost to a
+      (`Skipped`), as are cut lines ("line_truncated") and partial lines lost to a
       rotation ("partial_line_dropped"); a line the parser fails on is counted
       ("parser_error") and passed, never retried for ever.
     * `health.state` is "running" while at least one file is read, "unavailable" (with each
@@ -125,17 +123,7 @@ class SyslogSource(Source):
             self._update_health()
             if position is None or (not lines and position == emitted):
                 continue
-            events: list[events_pb2.Event] = []
-            for line in lines:
-                try:
-                    parsed = parser.parse(line)
-                except Exception:  # a parser bug must not stop the file at this line
-                    log.exception("syslog: cannot read a line of %s", tailer.path)
-                    parsed = Skipped("parser_error")
-                if isinstance(parsed, Skipped):
-                    self.health.count_unparsed(parsed.reason)
-                else:
-                    events.append(parsed)
+            events = parse_lines(lines, parser.parse, self.health, tailer.path)
             # Emitted even without events, so the checkpoint moves past skipped lines.
             await sink.emit(events, Checkpoint(key=key, value=position.to_json()))
             self.health.events += len(events)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from agent.sources.base import Skipped
 from canhgac.ids import new_id
 from canhgac.v1 import events_pb2
 
@@ -59,16 +60,9 @@ _HEX_ESCAPE: Final = re.compile(r"\\x([0-9a-fA-F]{2})")
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-@dataclass(frozen=True)
-class Skipped:
-    """A line that yields no event. `reason` is a bounded counter label:
-
-    `empty_line`, `bad_json`, `json_not_object`, `no_tsv_header` (a data line before any
-    `#fields`), `bad_tsv_header`, `column_count` (not as many values as `#fields` names),
-    `bad_timestamp`.
-    """
-
-    reason: str
+# Skipped reasons of this parser: `empty_line`, `bad_json`, `json_not_object`, `no_tsv_header`
+# (a data line before any `#fields`), `bad_tsv_header`, `column_count` (not as many values as
+# `#fields` names), `bad_timestamp`.
 
 
 @dataclass

@@ -9,12 +9,11 @@ import logging
 import os
 from typing import ClassVar
 
-from agent.sources.base import Checkpoint, EventSink, Source, SourceContext
+from agent.sources.base import Checkpoint, EventSink, Source, SourceContext, parse_lines
 from agent.sources.tailer import FileTailer, Opener, TailPosition, open_readonly
-from canhgac.v1 import events_pb2
 
 from .config import ZeekConfig
-from .parser import SOURCE_ID, Skipped, TsvHeader, ZeekLogParser
+from .parser import SOURCE_ID, TsvHeader, ZeekLogParser
 
 logger = logging.getLogger("canhgac.agent.zeek")
 
@@ -37,7 +36,7 @@ class ZeekSource(Source):
       restart nothing handed to the sink is read again, and a TSV file resumed mid-way is still
       read with its header.
     * Lines that yield no event are counted by reason in `health.unparsed` (see
-      `parser.Skipped`), as are cut lines ("line_truncated", still parsed), partial lines lost
+      `Skipped`), as are cut lines ("line_truncated", still parsed), partial lines lost
       to a rotation ("partial_line_dropped") and unreadable checkpoints ("bad_checkpoint").
     * A log not written yet (no RDP seen, so no rdp.log) is not a problem: it is opened when
       it appears. The state is "unavailable" only when no log can be read for another reason.
@@ -139,17 +138,7 @@ class ZeekSource(Source):
             self._update_health()
             if position is None or (not lines and position == emitted):
                 continue
-            events: list[events_pb2.Event] = []
-            for line in lines:
-                try:
-                    parsed = parser.parse(line)
-                except Exception:  # a parser bug must not stop the file at this line
-                    logger.exception("zeek: cannot read a line of %s", tailer.path)
-                    parsed = Skipped("parser_error")
-                if isinstance(parsed, Skipped):
-                    self.health.count_unparsed(parsed.reason)
-                elif parsed is not None:
-                    events.append(parsed)
+            events = parse_lines(lines, parser.parse, self.health, tailer.path)
             value = json.dumps(
                 {
                     "v": 1,

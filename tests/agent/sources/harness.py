@@ -4,7 +4,8 @@ a running source, and waiting for a condition with a deadline."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from agent.sources.base import Checkpoint, Source, SourceContext
@@ -30,12 +31,20 @@ class CollectingSink:
             self.checkpoints[checkpoint.key] = checkpoint.value
 
 
-async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+async def wait_until(
+    condition: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0, what: str = ""
+) -> None:
+    """Polls `condition` (plain or async) until it holds, up to `timeout` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while not condition():
+
+    async def holds() -> bool:
+        result = condition()
+        return await result if inspect.isawaitable(result) else result
+
+    while not await holds():
         if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
+            raise AssertionError(f"condition not met in time{': ' + what if what else ''}")
         await asyncio.sleep(0.01)
 
 

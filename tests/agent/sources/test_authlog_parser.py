@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from agent.sources.authlog import accounts, sshd, su, sudo
-from agent.sources.authlog.parser import PROGRAM_PARSERS, AuthLogParser, Skipped
+from agent.sources.authlog.parser import PROGRAM_PARSERS, AuthLogParser
+from agent.sources.base import Skipped
 from canhgac.v1 import events_pb2
 
 S, F, U = events_pb2.OUTCOME_SUCCESS, events_pb2.OUTCOME_FAILURE, events_pb2.OUTCOME_UNKNOWN

@@ -103,14 +103,14 @@ def test_the_child_ends_when_the_collector_is_killed(tmp_path: Path) -> None:
     script = tmp_path / "parent.py"
     pid_file = tmp_path / "child.pid"
     script.write_text(
-        "import os, time\n"
+        "import os, signal\n"
         "from pathlib import Path\n"
         "from collector.detection.isolation import ProcessDetector\n"
         "if __name__ == '__main__':  # the spawned child imports this module again\n"
         f"    detector = ProcessDetector([Path({str(RULES[0])!r})], lambda: None)\n"
         "    child = detector._pool.submit(os.getpid).result()\n"
         f"    Path({str(pid_file)!r}).write_text(str(child))\n"
-        "    time.sleep(600)\n"
+        "    signal.pause()  # until the test kills it\n"
     )
     root = Path(__file__).resolve().parents[3]
     parent = subprocess.Popen(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.sources.auditd.parser import AuditdParser, Skipped, parse_record
+from agent.sources.auditd.parser import AuditdParser, parse_record
+from agent.sources.base import Skipped
 from canhgac.fields import event_fields
 from canhgac.v1 import events_pb2 as pb
 

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from agent.sources.base import Skipped
 from agent.sources.syslog.config import DEFAULT_PROGRAMS
 from agent.sources.syslog.parser import (
     ClamavLogParser,
-    Skipped,
     SyslogLineParser,
     VsftpdLogParser,
     program_name,

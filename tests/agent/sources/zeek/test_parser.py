@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from agent.sources.base import Skipped
 from agent.sources.zeek.parser import (
-    Skipped,
     TsvHeader,
     ZeekLogParser,
     flatten_json,
