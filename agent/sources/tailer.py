@@ -19,6 +19,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
+from agent.sources.base import SourceHealth
+
 FINGERPRINT_BYTES = 256
 DEFAULT_MAX_LINE_BYTES = 64 * 1024
 READ_CHUNK_BYTES = 256 * 1024
@@ -463,3 +465,31 @@ def _describe(exc: OSError) -> str:
     if exc.errno == errno.EACCES or exc.errno == errno.EPERM:
         return "permission denied"
     return exc.strerror or str(exc)
+
+
+async def new_lines(
+    tailer: FileTailer,
+    stop: asyncio.Event,
+    health: SourceHealth,
+    on_poll: Callable[[], None],
+    *,
+    max_lines: int = 500,
+) -> AsyncIterator[tuple[list[str], TailPosition]]:
+    """The chunks of a followed file that move its position, for a source to parse and emit
+    with the position as its checkpoint (a chunk may hold no line: the position moved past
+    skipped bytes). Lines cut at `max_line_bytes` ("line_truncated") and partial lines lost to
+    a rotation ("partial_line_dropped") are counted in `health`; `on_poll` runs after every
+    poll, so the source's state follows the file's."""
+    emitted = tailer.position
+    cut = dropped = 0
+    async for lines, position in tailer.follow(stop, max_lines=max_lines):
+        if tailer.cut_lines > cut:
+            health.count_unparsed("line_truncated", tailer.cut_lines - cut)
+        if tailer.dropped_partials > dropped:
+            health.count_unparsed("partial_line_dropped", tailer.dropped_partials - dropped)
+        cut, dropped = tailer.cut_lines, tailer.dropped_partials
+        on_poll()
+        if position is None or (not lines and position == emitted):
+            continue
+        yield lines, position
+        emitted = position

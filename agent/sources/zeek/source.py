@@ -10,7 +10,7 @@ import os
 from typing import ClassVar
 
 from agent.sources.base import Checkpoint, EventSink, Source, SourceContext, parse_lines
-from agent.sources.tailer import FileTailer, Opener, TailPosition, open_readonly
+from agent.sources.tailer import FileTailer, Opener, TailPosition, new_lines, open_readonly
 
 from .config import ZeekConfig
 from .parser import SOURCE_ID, TsvHeader, ZeekLogParser
@@ -129,15 +129,8 @@ class ZeekSource(Source):
         self, tailer: FileTailer, parser: ZeekLogParser, sink: EventSink, stop: asyncio.Event
     ) -> None:
         key = _checkpoint_key(tailer.path)
-        emitted = tailer.position
-        cut, dropped = 0, 0
-        async for lines, position in tailer.follow(stop, max_lines=EMIT_CHUNK):
-            self._count("line_truncated", tailer.cut_lines - cut)
-            self._count("partial_line_dropped", tailer.dropped_partials - dropped)
-            cut, dropped = tailer.cut_lines, tailer.dropped_partials
-            self._update_health()
-            if position is None or (not lines and position == emitted):
-                continue
+        chunks = new_lines(tailer, stop, self.health, self._update_health, max_lines=EMIT_CHUNK)
+        async for lines, position in chunks:
             events = parse_lines(lines, parser.parse, self.health, tailer.path)
             value = json.dumps(
                 {
@@ -150,11 +143,6 @@ class ZeekSource(Source):
             # Emitted even without events, so the checkpoint moves past skipped lines.
             await sink.emit(events, Checkpoint(key=key, value=value))
             self.health.events += len(events)
-            emitted = position
-
-    def _count(self, reason: str, n: int) -> None:
-        if n > 0:
-            self.health.count_unparsed(reason, n)
 
     def _update_health(self) -> None:
         if any(t.status.state == "starting" for t in self._tailers):
