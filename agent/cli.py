@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from agent import config as cfgmod
+from agent.netsensor.command import add_replay_command
 from canhgac.errors import CanhGacError, ConfigError
 from canhgac.logs import setup_logging
 
@@ -106,8 +109,52 @@ def cmd_example(ns: argparse.Namespace) -> int:
     return 0
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's, told the terminal's width instead of asking shutil for it.
+
+    argparse imports shutil for the width whenever it builds a formatter, and parsing the
+    command line builds one (for the sub-commands' names), so every `canhgac-agent run` would
+    keep shutil, and with it bz2 and lzma, in its memory (about 1 MB of issue 4's 40). This
+    reads the width as shutil.get_terminal_size does: $COLUMNS, else the terminal's, else 80.
+    """
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        if width is None:
+            width = terminal_columns() - 2  # argparse's own margin
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """With HelpFormatter by default, for the sub-commands' parsers too (argparse builds a
+    formatter for every argument added)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
+def terminal_columns() -> int:
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        stdout = sys.__stdout__
+        try:
+            columns = os.get_terminal_size(stdout.fileno()).columns if stdout else 0
+        except (ValueError, OSError):  # stdout closed, or not a terminal
+            columns = 0
+    return columns or 80
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="canhgac-agent", description="Canh Gác agent")
+    p = ArgumentParser(prog="canhgac-agent", description="Canh Gác agent")
     sub = p.add_subparsers(dest="command", required=True)
     for name, fn, text in (
         ("run", cmd_run, "run the agent"),
@@ -129,8 +176,6 @@ def build_parser() -> argparse.ArgumentParser:
     en.add_argument("--hostname", help="host name to enroll with (default: this host's)")
     en.set_defaults(fn=cmd_enroll)
     sub.add_parser("example", help="print an example configuration").set_defaults(fn=cmd_example)
-    from agent.netsensor.replay import add_replay_command  # scapy is loaded only for replay
-
     add_replay_command(sub)
     return p
 

@@ -5,7 +5,8 @@ bytes, timestamp and link type, no dissection. The sensor is polled on the captu
 (every second of capture time, like the live source on the wall clock) and flushed at the end,
 so a replay of a capture yields the events the live sensor gave for the same packets.
 
-`canhgac-agent replay FILE` prints the events as JSON lines (see `add_replay_command`).
+`canhgac-agent replay FILE` prints the events as JSON lines (`cmd_replay`; the command's
+arguments are in agent/netsensor/command.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
+from agent.netsensor.command import add_replay_command
 from agent.netsensor.config import NetSensorConfig
 from agent.netsensor.packet import Frame
 from agent.netsensor.sensor import Sensor
@@ -30,6 +32,16 @@ from canhgac.v1 import events_pb2
 
 POLL_EVERY_NS = 1_000_000_000
 _NS = 1_000_000_000
+
+
+__all__ = [
+    "add_replay_command",
+    "cmd_replay",
+    "event_json",
+    "read_frames",
+    "replay_events",
+    "replay_file",
+]
 
 
 def read_frames(path: Path, snaplen: int = 65535) -> Iterator[Frame]:
@@ -138,25 +150,3 @@ def cmd_replay(ns: argparse.Namespace) -> int:
         count += 1
     print(f"{ns.file}: {count} events", file=sys.stderr)
     return 0
-
-
-def add_replay_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """`canhgac-agent replay FILE`: wire into agent/cli.py's build_parser()."""
-    sp = subparsers.add_parser(
-        "replay", help="run a pcap/pcapng file through the network sensor, print events as JSON"
-    )
-    sp.add_argument("file", help="a pcap or pcapng file (may be gzip-compressed)")
-    sp.add_argument(
-        "--config",
-        "-c",
-        type=Path,
-        default=None,
-        help="take sources.netsensor from this agent configuration (default: built-in defaults)",
-    )
-    sp.add_argument("--interface", help="interface name to put in flow events")
-    sp.add_argument(
-        "--host-address",
-        action="append",
-        help="an address of the monitored host, for flow direction (repeatable)",
-    )
-    sp.set_defaults(fn=cmd_replay)

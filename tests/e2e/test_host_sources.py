@@ -116,3 +116,11 @@ def test_each_host_source_reaches_the_collector_typed(system: System, tmp_path: 
             lambda e: e.action == "listen" and e.socket.local_port == port,
         )
     assert listening.socket.pid == os.getpid()
+
+    # Issue 4's memory budget: the running agent keeps no library it has no use for. Each of
+    # these was once loaded by an import the running agent did not need (argparse's terminal
+    # width through shutil; the replay command's sensor and json_format), about 1.5 MB.
+    assert system.agent is not None
+    maps = Path(f"/proc/{system.agent.pid}/maps").read_text()
+    loaded = {Path(line.split()[-1]).name.split(".")[0] for line in maps.splitlines()}
+    assert not loaded & {"_bz2", "_lzma", "liblzma", "libbz2"}, sorted(loaded)

@@ -72,6 +72,10 @@ class BaselineStore:
     def __init__(self, state_dir: Path | None) -> None:
         target = ":memory:" if state_dir is None else str(state_dir / BASELINE_FILE)
         self._db = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
+        # 256 KiB of page cache, not SQLite's 2 MiB: a scan reads each row once by its path,
+        # and the file's pages stay in the kernel's page cache between scans, so a larger
+        # cache would only hold the whole baseline in the agent's steady memory (issue 4).
+        self._db.execute("PRAGMA cache_size = -256")
         if state_dir is not None:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
