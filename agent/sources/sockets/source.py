@@ -13,6 +13,7 @@ from canhgac.errors import SourceUnavailableError
 from canhgac.strictmodel import Field, StrictModel
 from canhgac.v1 import events_pb2
 
+from .diag import SockDiag
 from .owners import SocketOwners, UserNames
 from .procnet import TABLES, ByteOrder, ParseError, SocketEntry, parse_table
 from .tracker import WANTED_STATES, Observation, SocketTracker
@@ -35,7 +36,12 @@ class SocketConfig(StrictModel):
 
 
 class SocketSource(Source):
-    """Polls <proc_root>/net/{tcp,tcp6,udp,udp6} and emits SocketEvents (see SocketTracker).
+    """Polls the kernel's TCP and UDP socket tables and emits SocketEvents (see SocketTracker).
+
+    The tables are read through netlink (sock_diag, diag.py) when the source reads the real
+    /proc, and from <proc_root>/net/{tcp,tcp6,udp,udp6} otherwise or when the kernel refuses
+    netlink; `health.mode` says which ("sock_diag" or "procfs-poll") and `health.detail` why
+    procfs is read on a real host.
 
     Contract:
     * The first poll reports every listening TCP and bound UDP socket and every existing
@@ -59,7 +65,10 @@ class SocketSource(Source):
         proc_root: Path = Path("/proc"),
         etc_root: Path = Path("/etc"),
         byteorder: ByteOrder = sys.byteorder,
+        netlink: bool | None = None,
     ) -> None:
+        """`netlink`: read the tables through sock_diag (True), from procfs (False), or
+        through sock_diag when `proc_root` is the real /proc (None)."""
         super().__init__()
         self.config = config or SocketConfig()
         self._proc = proc_root
@@ -71,17 +80,24 @@ class SocketSource(Source):
         )
         self.owners = SocketOwners(proc_root)
         self._users = UserNames(etc_root / "passwd")
-        self.health.mode = "procfs-poll"
+        use_netlink = proc_root == Path("/proc") if netlink is None else netlink
+        self._diag: SockDiag | None = SockDiag() if use_netlink else None
+        self._fallback_reason = ""
+        self.health.mode = "sock_diag" if use_netlink else "procfs-poll"
 
     async def run(self, ctx: SourceContext, sink: EventSink, stop: asyncio.Event) -> None:
         interval = self.config.poll_interval_ms / 1000
-        while not stop.is_set():
-            events = await asyncio.to_thread(self.poll, ctx)
-            for i in range(0, len(events), EMIT_CHUNK):
-                await sink.emit(events[i : i + EMIT_CHUNK])
-            self.health.events += len(events)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
+        try:
+            while not stop.is_set():
+                events = await asyncio.to_thread(self.poll, ctx)
+                for i in range(0, len(events), EMIT_CHUNK):
+                    await sink.emit(events[i : i + EMIT_CHUNK])
+                self.health.events += len(events)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=interval)
+        finally:
+            if self._diag is not None:
+                self._diag.close()
 
     def poll(self, ctx: SourceContext) -> list[events_pb2.Event]:
         """One full read of the tables and the events it yields. Blocking: run in a thread."""
@@ -96,6 +112,26 @@ class SocketSource(Source):
         return events
 
     def _read_tables(self) -> list[SocketEntry]:
+        if self._diag is not None:
+            try:
+                return self._read_netlink(self._diag)
+            except OSError as exc:
+                # Not on this kernel or in this sandbox: procfs from now on, saying why.
+                self._diag.close()
+                self._diag = None
+                self.health.mode = "procfs-poll"
+                self._fallback_reason = f"sock_diag refused ({exc.strerror or exc}); read procfs"
+        return self._read_procfs()
+
+    def _read_netlink(self, diag: SockDiag) -> list[SocketEntry]:
+        entries: list[SocketEntry] = []
+        for transport, wanted in WANTED_STATES.items():
+            entries.extend(diag.read(transport, wanted))
+        self.health.state = "running"
+        self.health.detail = ""
+        return entries
+
+    def _read_procfs(self) -> list[SocketEntry]:
         entries: list[SocketEntry] = []
         problems: list[str] = []
         for name, transport in TABLES:
@@ -122,7 +158,7 @@ class SocketSource(Source):
             )
         self.health.state = "running"
         # tcp6/udp6 are absent when IPv6 is disabled: worth saying, not worth stopping for.
-        self.health.detail = "; ".join(problems)
+        self.health.detail = "; ".join(filter(None, (self._fallback_reason, *problems)))
         return entries
 
     def _event(self, ctx: SourceContext, now: int, o: Observation) -> events_pb2.Event:
