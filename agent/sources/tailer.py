@@ -113,11 +113,10 @@ class PollResult(NamedTuple):
     position: TailPosition | None
 
 
-@dataclass
-class _Line:
-    text: str
-    end: int  # file offset just past this line (past the cut prefix for a cut line)
-    discarding: bool  # True when the line was cut and the rest is still to be skipped
+# A line read and not yet handed out: its text, the file offset just past it (past the cut
+# prefix for a cut line), and whether it was cut with the rest still to be skipped. A plain
+# tuple: one is made per line read.
+_Line = tuple[str, int, bool]
 
 
 class FileTailer:
@@ -208,11 +207,18 @@ class FileTailer:
         try:
             if not self._ready:
                 self._fill(max_lines)
-            lines: list[str] = []
-            while self._ready and len(lines) < max_lines:
-                line = self._ready.popleft()
-                lines.append(line.text)
-                self._position = self._make_position(line.end, line.discarding)
+            ready = self._ready
+            if len(ready) <= max_lines:
+                taken = list(ready)
+                ready.clear()
+            else:
+                taken = [ready.popleft() for _ in range(max_lines)]
+            lines = [text for text, _, _ in taken]
+            if taken:
+                # Only the position past the last line handed out is ever seen: the head is
+                # hashed once per poll, not once per line.
+                _, end, discarding = taken[-1]
+                self._position = self._make_position(end, discarding)
             return PollResult(lines, self._position)
         finally:
             with self._lock:
@@ -302,20 +308,34 @@ class FileTailer:
 
     def _split(self, chunk: bytes, chunk_offset: int) -> None:
         start = 0
-        while start < len(chunk):
-            nl = chunk.find(b"\n", start)
+        if self._discarding or self._partial:
+            # The first newline ends the line carried over from the previous chunk.
+            nl = chunk.find(b"\n")
             if nl < 0:
-                self._extend_partial(chunk[start:], chunk_offset + len(chunk))
+                self._extend_partial(chunk, chunk_offset + len(chunk))
                 return
             if self._discarding:
                 self._discarding = False
-            elif self._partial:
-                self._partial += chunk[start:nl]
-                self._emit(bytes(self._partial), chunk_offset + nl + 1, discarding=False)
             else:
-                self._emit(chunk[start:nl], chunk_offset + nl + 1, discarding=False)
-            self._partial.clear()
+                self._partial += chunk[:nl]
+                self._emit(bytes(self._partial), chunk_offset + nl + 1, discarding=False)
+                self._partial.clear()
             start = nl + 1
+        last_nl = chunk.rfind(b"\n")
+        if last_nl >= start:
+            # The complete lines in between, the per-line path of every tailed file: one split
+            # in C, then what `_emit` does, inlined.
+            append, max_bytes = self._ready.append, self.max_line_bytes
+            end = chunk_offset + start
+            for raw in chunk[start:last_nl].split(b"\n"):
+                end += len(raw) + 1
+                if len(raw) > max_bytes:
+                    raw = raw[:max_bytes]
+                    self.cut_lines += 1
+                append((raw.decode("utf-8", errors="replace"), end, False))
+            start = last_nl + 1
+        if start < len(chunk):
+            self._extend_partial(chunk[start:], chunk_offset + len(chunk))
 
     def _extend_partial(self, piece: bytes, end_offset: int) -> None:
         if self._discarding:
@@ -332,7 +352,7 @@ class FileTailer:
         if len(raw) > self.max_line_bytes:
             raw = raw[: self.max_line_bytes]
             self.cut_lines += 1
-        self._ready.append(_Line(raw.decode("utf-8", errors="replace"), end, discarding))
+        self._ready.append((raw.decode("utf-8", errors="replace"), end, discarding))
 
     def _make_position(self, offset: int, discarding: bool) -> TailPosition:
         fp_len = min(FINGERPRINT_BYTES, offset)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,10 +45,20 @@ def with_source(
     auth: events_pb2.AuthEvent, labels: dict[str, str], host: str, port: str | None
 ) -> None:
     """Set source.ip/port; a host name (sshd with UseDNS) goes to a label, not to source.ip."""
-    try:
-        auth.source_ip = str(ipaddress.ip_address(host))
-    except ValueError:
-        if host:
-            labels["source.domain"] = host
+    if (ip := _normalised_ip(host)) is not None:
+        auth.source_ip = ip
+    elif host:
+        labels["source.domain"] = host
     if port:
         auth.source_port = int(port)
+
+
+# The same few addresses fill an auth log, and parsing one costs more than the rest of its
+# line; the bound keeps a flood of distinct (forged) addresses from growing the cache.
+@functools.lru_cache(maxsize=4096)
+def _normalised_ip(host: str) -> str | None:
+    """`host` as ipaddress writes it, or None when it is not an IP address."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None

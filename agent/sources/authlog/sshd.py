@@ -8,6 +8,7 @@ pattern takes the user greedily and anchors on the last ` from <ip> port <n>` (o
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from canhgac.v1 import events_pb2
 
@@ -65,7 +66,7 @@ _NOISE = (
 def parse_sshd(message: str) -> ProgramResult:
     if message.startswith(("pam_", "PAM ")):
         return parse_pam(message)
-    for pattern, build in _BUILDERS:
+    for pattern, build in _BUILDERS_BY_FIRST_CHARACTER.get(message[:1], ()):
         if m := pattern.fullmatch(message):
             return build(m)
     if message.startswith(_NOISE):
@@ -140,13 +141,21 @@ def _no_ident(m: re.Match[str]) -> AuthMatch:
     return AuthMatch("authentication", "info", "ssh_no_identification", FAILURE, auth, labels)
 
 
-_BUILDERS = (
-    (_LOGIN, _login),
-    (_INVALID, _invalid),
-    (_CLOSED, _closed),
-    (_DISCONNECTED, _disconnected),
-    (_DISCONNECTING, _disconnecting),
-    (_MAX_TRIES, _max_tries),
-    (_NOT_ALLOWED, _not_allowed),
-    (_NO_IDENT, _no_ident),
+_Builder = Callable[[re.Match[str]], AuthMatch]
+# Each pattern with the characters a message it matches can start with.
+_BUILDERS: tuple[tuple[str, re.Pattern[str], _Builder], ...] = (
+    ("AF", _LOGIN, _login),
+    ("Ii", _INVALID, _invalid),
+    ("C", _CLOSED, _closed),
+    ("D", _DISCONNECTED, _disconnected),
+    ("D", _DISCONNECTING, _disconnecting),
+    ("e", _MAX_TRIES, _max_tries),
+    ("U", _NOT_ALLOWED, _not_allowed),
+    ("D", _NO_IDENT, _no_ident),
 )
+# A message is tried only against the patterns that can match its first character, in the
+# order above: most lines then cost one match rather than up to eight.
+_BUILDERS_BY_FIRST_CHARACTER: dict[str, tuple[tuple[re.Pattern[str], _Builder], ...]] = {
+    first: tuple((pattern, build) for starts, pattern, build in _BUILDERS if first in starts)
+    for first in {c for starts, _, _ in _BUILDERS for c in starts}
+}

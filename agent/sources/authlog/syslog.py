@@ -28,8 +28,8 @@ _MONTHS = {
     )
 }
 _RFC3164 = re.compile(
-    r"(?P<mon>[A-Z][a-z]{2}) {1,2}(?P<day>\d{1,2}) (?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d) "
-    r"(?P<host>\S+) (?P<rest>.*)",
+    r"(?P<stamp>(?P<mon>[A-Z][a-z]{2}) {1,2}(?P<day>\d{1,2}) "
+    r"(?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d)) (?P<host>\S+) (?P<rest>.*)",
     re.DOTALL,
 )
 _ISO = re.compile(
@@ -119,32 +119,38 @@ class SyslogEnvelopeParser:
     def __init__(self, clock_ns: Callable[[], int], tz: tzinfo | None = None) -> None:
         self._clock_ns = clock_ns
         self._tz = tz
+        # The clock's second and the RFC 3164 stamps converted in it (see _rfc3164_ns): a busy
+        # log repeats the same second on many lines. Replaced, never cleared, when the second
+        # changes, so that a conversion finishing late cannot land in the next second's memo.
+        self._memo: tuple[int, dict[str, int | None]] = (-1, {})
 
     def parse(self, line: str) -> SyslogLine:
-        if m := _RFC5424.fullmatch(line):
-            return self._rfc5424(m)
-        if m := _ISO.fullmatch(line):
-            time_ns = self._iso_ns(m)
-        elif m := _RFC3164.fullmatch(line):
+        return SyslogLine(*self.fields(line))
+
+    def fields(self, line: str) -> EnvelopeFields:
+        """What `parse` returns, as a plain tuple (cheaper to build, for the per-line path)."""
+        if "A" <= line[:1] <= "Z":
+            # Only the traditional format can start with a letter: RFC 5424 starts with "<" or
+            # "1" and an ISO timestamp with a digit.
+            m = _RFC3164.fullmatch(line)
+            if m is None:
+                raise EnvelopeError("not_syslog")
             time_ns = self._rfc3164_ns(m)
+        elif m := _RFC5424.fullmatch(line):
+            return self._rfc5424(m)
+        elif m := _ISO.fullmatch(line):
+            time_ns = self._iso_ns(m)
         else:
             raise EnvelopeError("not_syslog")
         tag = _TAG.fullmatch(m["rest"])
         if tag is None:
             raise EnvelopeError("not_syslog")
         message, repeat = tag["msg"], 0
-        if folded := _REPEATED.fullmatch(message):
+        if message.startswith(_REPEATED_PREFIX) and (folded := _REPEATED.fullmatch(message)):
             message, repeat = folded["msg"], _repeats(folded["n"])
-        return SyslogLine(
-            time_ns=time_ns,
-            host=m["host"],
-            program=tag["prog"],
-            pid=pid_from_text(tag["pid"]),
-            message=message.strip(),
-            repeat_count=repeat,
-        )
+        return time_ns, m["host"], tag["prog"], pid_from_text(tag["pid"]), message.strip(), repeat
 
-    def _rfc5424(self, m: re.Match[str]) -> SyslogLine:
+    def _rfc5424(self, m: re.Match[str]) -> EnvelopeFields:
         ts = _ISO.fullmatch(f"{m['ts']} - -")
         if ts is None:
             raise EnvelopeError("bad_timestamp")
@@ -156,13 +162,13 @@ class SyslogEnvelopeParser:
         repeat = 0
         if folded := _REPEATED.fullmatch(message):
             message, repeat = folded["msg"], _repeats(folded["n"])
-        return SyslogLine(
-            time_ns=self._iso_ns(ts),
-            host="" if m["host"] == "-" else m["host"],
-            program=m["app"],
-            pid=pid_from_text(procid),
-            message=message.strip(),
-            repeat_count=repeat,
+        return (
+            self._iso_ns(ts),
+            "" if m["host"] == "-" else m["host"],
+            m["app"],
+            pid_from_text(procid),
+            message.strip(),
+            repeat,
         )
 
     def _iso_ns(self, m: re.Match[str]) -> int:
@@ -186,10 +192,37 @@ class SyslogEnvelopeParser:
         return time_ns
 
     def _rfc3164_ns(self, m: re.Match[str]) -> int:
+        """The stamp's time, by `_rfc3164_uncached_ns`, remembered for the clock's second.
+
+        That conversion depends on the clock only through the whole second `datetime.
+        fromtimestamp` makes of it (a stamp has no fraction to compare with a fraction of
+        now), so within one clock second the same stamp always converts the same way: the year
+        rule and the zone's rules are applied exactly as without the memo. Clock readings that
+        float rounding could carry into the next second are not memoised.
+        """
         month = _MONTHS.get(m["mon"])
         if month is None:
             raise EnvelopeError("bad_timestamp")
-        now = datetime.fromtimestamp(self._clock_ns() / _NS, self._tz)
+        clock_ns = self._clock_ns()
+        second, fraction = divmod(clock_ns, _NS)
+        if fraction > _MEMO_MAX_FRACTION_NS or not 0 <= second < _MEMO_MAX_SECOND:
+            time_ns = self._rfc3164_uncached_ns(m, month, clock_ns)
+        else:
+            memo_second, stamps = self._memo
+            if second != memo_second or len(stamps) >= _MEMO_MAX_STAMPS:
+                stamps = {}
+                self._memo = (second, stamps)
+            stamp = m["stamp"]
+            if stamp in stamps:
+                time_ns = stamps[stamp]
+            else:
+                time_ns = stamps[stamp] = self._rfc3164_uncached_ns(m, month, clock_ns)
+        if time_ns is None:
+            raise EnvelopeError("bad_timestamp")
+        return time_ns
+
+    def _rfc3164_uncached_ns(self, m: re.Match[str], month: int, clock_ns: int) -> int | None:
+        now = datetime.fromtimestamp(clock_ns / _NS, self._tz)
         day, h, mi, s = int(m["day"]), int(m["h"]), int(m["m"]), int(m["s"])
         # Latest year that is a valid date (29 February) and not in the future.
         for year in range(now.year, now.year - 8, -1):
@@ -199,7 +232,18 @@ class SyslogEnvelopeParser:
                 continue
             if dt <= now + _FUTURE_SLACK:
                 return _epoch_seconds(dt) * _NS
-        raise EnvelopeError("bad_timestamp")
+        return None
+
+
+# (time_ns, host, program, pid, message, repeat_count), the fields of a SyslogLine.
+EnvelopeFields = tuple[int, str, str, int, str, int]
+_REPEATED_PREFIX = "message repeated "
+# The memo of RFC 3164 stamps is used while `clock_ns / 1e9`, a float, is sure to keep the
+# clock's whole second when fromtimestamp rounds it to microseconds: up to the year 2242 (a
+# float then still resolves a microsecond) and not in the last 10 µs of a second.
+_MEMO_MAX_SECOND = 2**33
+_MEMO_MAX_FRACTION_NS = 999_990_000
+_MEMO_MAX_STAMPS = 4096
 
 
 def _repeats(text: str) -> int:
