@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.sources.tailer import FileTailer, TailPosition, open_readonly
+from agent.sources.tailer import FileTailer, TailPosition, idle_interval, open_readonly
 
 
 def append(path: Path, data: str | bytes) -> None:
@@ -415,3 +415,43 @@ async def test_cancelled_follow_closes_the_file_when_its_poll_ends(log: Path) ->
     assert tailer.position is not None
     assert tailer.position.inode == new_inode
     assert fds_open_on(log) == []
+
+
+async def test_a_quiet_file_is_polled_less_often_until_a_line_comes(log: Path) -> None:
+    """Polls every poll_interval while lines come, every idle_interval once the file has been
+    quiet for IDLE_AFTER_S, and at poll_interval again from the first new line."""
+    log.write_text("")
+    tailer = FileTailer(str(log), poll_interval=0.25)
+    now = [100.0]
+    tailer._clock = lambda: now[0]
+    delays: list[float] = []
+    stop = asyncio.Event()
+    script = iter([0.5, 1.0, 1.0, 1.0, "line", 0.25, 0.5, 1.0, 1.0, 1.0, "stop"])
+
+    async def wait(_: asyncio.Event, delay: float) -> None:
+        delays.append(delay)
+        step = next(script)
+        if step == "line":
+            with log.open("a") as fh:
+                fh.write("hello\n")
+        elif step == "stop":
+            stop.set()
+        else:
+            assert isinstance(step, float)
+            now[0] += step
+
+    tailer._wait = wait  # type: ignore[method-assign,assignment]  # record, do not sleep
+    got = [line async for result in tailer.follow(stop) for line in result.lines]
+    assert got == ["hello"]
+    idle = idle_interval(0.25)
+    assert idle == 1.0
+    # Quiet from the start: fast until 2 s have passed, then idle, then fast from the line.
+    assert delays == [0.25, 0.25, 0.25, 1.0, idle, 0.25, 0.25, 0.25, 0.25, 1.0, idle]
+
+
+def test_the_idle_interval_is_never_shorter_than_the_poll_interval() -> None:
+    assert idle_interval(0.01) == 0.04  # tests' short intervals stay short
+    assert idle_interval(0.25) == 1.0
+    assert idle_interval(0.5) == 1.0
+    assert idle_interval(1.0) == 1.0
+    assert idle_interval(5.0) == 5.0
