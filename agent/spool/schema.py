@@ -87,10 +87,12 @@ def _prepare(conn: sqlite3.Connection, location: str) -> None:
     # FULL: in WAL mode NORMAL may lose the last commits on power loss, and an event reported
     # to its source as spooled lets the source move its checkpoint past it.
     conn.execute("PRAGMA synchronous = FULL")
-    # 2 MiB of page cache (SQLite's default; it was 16): the spool is written at its end and
-    # read in order, so a larger cache mostly holds pages already shipped, in the agent's
-    # steady memory (issue 4's footprint).
-    conn.execute("PRAGMA cache_size = -2048")
+    # 512 KiB of page cache (SQLite's default is 2 MiB; it was 16): the spool is written at
+    # its end and read in order, so its working set is a few B-tree paths; a larger cache
+    # mostly holds pages already shipped, in the agent's memory while events flow (2.5 MB more
+    # under 1,000 lines/s with 2 MiB; bench/footprint.py). Pages it evicts are read back from
+    # the kernel's page cache.
+    conn.execute("PRAGMA cache_size = -512")
     result = [row[0] for row in conn.execute("PRAGMA quick_check")]
     if result != ["ok"]:
         raise DamagedSpoolError(f"quick_check failed: {'; '.join(result[:3])}", location=location)
