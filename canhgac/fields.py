@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from operator import attrgetter
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from canhgac.v1 import events_pb2
 
@@ -547,6 +547,7 @@ HEADER_COPY_PATHS: Final[frozenset[str]] = frozenset(path for path, _ in _HEADER
 
 FieldsReader = Callable[[events_pb2.Event], Fields]
 FieldsWriter = Callable[[events_pb2.Event, Fields], Fields]
+T = TypeVar("T")
 
 
 def fields_reader(wanted: Collection[str], first: Sequence[str] = ()) -> FieldsReader:
@@ -563,6 +564,37 @@ def fields_reader(wanted: Collection[str], first: Sequence[str] = ()) -> FieldsR
     """
     reader: FieldsReader = _compile_reader(*_plan(wanted, first))
     return reader
+
+
+def fields_reader_then(
+    wanted: Collection[str],
+    then: Callable[[Callable[[str], bool]], Callable[[Fields], T]],
+    first: Sequence[str] = (),
+) -> Callable[[events_pb2.Event], tuple[Fields, T]]:
+    """`fields_reader(wanted, first)` that also returns what a function of the fields says.
+
+    `then(may_hold)` is called once per payload kind the reader tells apart (and once for an
+    event of any other kind, or none) with a test of the paths such an event's fields can hold
+    at all; the function it returns gets those fields. The detection engine's rule index probes
+    only the fields an event of the kind can have (a process event never has a DNS or a log
+    field), without asking the event its kind a second time.
+    """
+    reader: Callable[[events_pb2.Event], tuple[Fields, T]] = _compile_reader(
+        *_plan(wanted, first), then=then
+    )
+    return reader
+
+
+def _may_hold(kind: str | None) -> Callable[[str], bool]:
+    # The paths event_fields can give an event of this payload kind (None: no known payload):
+    # labels with any kind, a log record's own fields with a log only.
+    payload = PAYLOAD_PATHS.get(kind, frozenset()) if kind is not None else frozenset()
+    prefixes = (LABEL_PREFIX, LOG_FIELD_PREFIX) if kind == "log" else (LABEL_PREFIX,)
+
+    def may_hold(path: str) -> bool:
+        return path in HEADER_PATHS or path in payload or path.startswith(prefixes)
+
+    return may_hold
 
 
 def fields_writer(wanted: Collection[str]) -> FieldsWriter:
@@ -628,6 +660,7 @@ def _compile_reader(
     plans: Mapping[str, tuple[tuple[tuple[str, str], ...], tuple[_Extra, ...]]],
     *,
     into: bool = False,
+    then: Callable[[Callable[[str], bool]], Callable[[Fields], Any]] | None = None,
 ) -> Any:
     """The reader as one straight-line function, written out and compiled once per plan.
 
@@ -673,6 +706,13 @@ def _compile_reader(
                 name = f"_extra_{number}_{position}"
                 namespace[name] = extra
                 lines.append(f"        {name}(ev, p, out)")
-    lines.append("    return out")
+            if then is not None:
+                namespace[f"_then_{number}"] = then(_may_hold(kind))
+                lines.append(f"        return out, _then_{number}(out)")
+    if then is not None:
+        namespace["_then"] = then(_may_hold(None))
+        lines.append("    return out, _then(out)")
+    else:
+        lines.append("    return out")
     exec("\n".join(lines), namespace)  # noqa: S102  # our own tables only, see above
     return namespace["read"]

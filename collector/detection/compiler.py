@@ -152,7 +152,11 @@ class _TreeCompiler:
 
     def node(self, node: object) -> Predicate:
         if isinstance(node, ConditionAND):
-            return _all([self.node(arg) for arg in _flatten(node, ConditionAND)])
+            rest, contained = self._substrings(_flatten(node, ConditionAND))
+            predicates = [self.node(arg) for arg in rest]
+            for name, parts in contained.items():
+                predicates.append(_contains_all(self._field(name), parts))
+            return _all(predicates)
         if isinstance(node, ConditionOR):
             args = _flatten(node, ConditionOR)
             if self._settled(args):
@@ -255,11 +259,34 @@ class _TreeCompiler:
                 rest.append(arg)
             else:
                 groups.setdefault((arg.field, shape[0]), []).append(shape[1])
+        rest, contained = self._substrings(rest)
         predicates = [self.node(arg) for arg in rest]
         for (name, kind), texts in groups.items():
             affixes = tuple(texts)
             predicates.append(_folded(self._field(name), kind, affixes, _affix_test(kind, affixes)))
+        for name, parts in contained.items():
+            predicates.append(_contains_any(self._field(name), parts))
         return predicates
+
+    @staticmethod
+    def _substrings(args: Sequence[object]) -> tuple[list[object], dict[str, tuple[str, ...]]]:
+        """`args` without the case-insensitive `field|contains` leaves of fields that have two
+        or more (`contains: [a, b]`, `contains|all`), and those substrings by field: one closure
+        lower-cases the field once for all of them, instead of one closure and one lower() per
+        substring. (Such a leaf compiles to the plain `contains` test in any context: it is no
+        category test and no value the index proves, both plain literals.)"""
+        found: dict[str, list[tuple[object, str]]] = {}
+        for arg in args:
+            if isinstance(arg, ConditionFieldEqualsValueExpression):
+                shape = string_shape(arg.value)
+                if shape is not None and shape[0] == "contains":
+                    found.setdefault(arg.field, []).append((arg, shape[1]))
+        grouped = {name: leaves for name, leaves in found.items() if len(leaves) > 1}
+        if not grouped:
+            return list(args), {}
+        taken = {id(arg) for leaves in grouped.values() for arg, _ in leaves}
+        rest = [arg for arg in args if id(arg) not in taken]
+        return rest, {name: tuple(part for _, part in leaves) for name, leaves in grouped.items()}
 
     def _number_membership(self, args: Sequence[object]) -> Predicate | None:
         # `destination.port: [4444, 1337, ...]`: one set lookup instead of a matcher per port,
@@ -322,7 +349,9 @@ def _folded(
         def equal(f: Mapping[str, Any]) -> bool:
             v = f.get(key)
             if type(v) is str:
-                return v.lower() == literal
+                # Values usually come in the rules' case ("start", "failure"): equal as they are,
+                # they are equal lower-cased (`literal` is), without the copy lower() makes.
+                return v == literal or v.lower() == literal
             return v is not None and _folded_other(v, test)
 
         return equal
@@ -367,6 +396,47 @@ def _folded(
 
         return suffix
     return _on_text(key, True, test)
+
+
+def _contains_any(key: str, parts: tuple[str, ...]) -> Predicate:
+    """`key|contains: [parts]` (lower-cased parts): one of them in the field's text."""
+
+    def test(s: str) -> bool:
+        return any(part in s for part in parts)
+
+    def contains_any(f: Mapping[str, Any]) -> bool:
+        v = f.get(key)
+        if type(v) is str:
+            low = v.lower()
+            for part in parts:  # noqa: SIM110  # as in every(): cheaper than any(<generator>)
+                if part in low:
+                    return True
+            return False
+        return v is not None and _folded_other(v, test)
+
+    return contains_any
+
+
+def _contains_all(key: str, parts: tuple[str, ...]) -> Predicate:
+    """`key|contains|all: [parts]` (lower-cased parts): each of them in the field's text; of a
+    list, each in some element (as the separate tests it stands for decide)."""
+    tests = [_contains_test(part) for part in parts]
+
+    def contains_all(f: Mapping[str, Any]) -> bool:
+        v = f.get(key)
+        if type(v) is str:
+            low = v.lower()
+            for part in parts:  # noqa: SIM110  # as in every(): cheaper than all(<generator>)
+                if part not in low:
+                    return False
+            return True
+        return v is not None and all(_folded_other(v, test) for test in tests)
+
+    return contains_all
+
+
+def _contains_test(part: str) -> TextTest:
+    return lambda s: part in s
 
 
 def _folded_other(v: Any, test: TextTest) -> bool:

@@ -15,10 +15,10 @@ from sigma.rule import SigmaRule
 from canhgac.errors import RuleError
 from canhgac.fields import (
     HEADER_COPY_PATHS,
-    FieldsReader,
+    Fields,
     FieldsWriter,
     event_fields,
-    fields_reader,
+    fields_reader_then,
     fields_writer,
 )
 from canhgac.v1 import alert_pb2, events_pb2
@@ -56,6 +56,10 @@ class StateImport:
     unknown: list[str] = field(default_factory=list)  # no such correlation is loaded now
 
 
+# The correlations one event feeds, each with the reference keys of the rules it matched.
+_Feeds = tuple[tuple[_Correlation, tuple[str, ...]], ...]
+
+
 @dataclass(eq=False, slots=True)
 class _BaseRule:
     template: AlertTemplate
@@ -69,7 +73,7 @@ class _BaseRule:
     feeds: tuple[tuple[_Correlation, str], ...] = ()
     # The same grouped by correlation, as process() hands them over when this rule is the only
     # one of the event's to feed (set with `feeds`, see _group_feeds).
-    feeds_alone: tuple[tuple[_Correlation, tuple[str, ...]], ...] = ()
+    feeds_alone: _Feeds = ()
 
 
 class DetectionEngine:
@@ -84,7 +88,7 @@ class DetectionEngine:
 
     Fields: most of an event's fifty-odd paths are read by no rule, and computing them was the
     largest single cost per event, so each category bucket computes only the paths its rules'
-    predicates and the correlations they feed read (`fields_reader`, `fields_read()`), except
+    predicates and the correlations they feed read (`fields_reader_then`, `fields_read()`), except
     the header paths only correlations read (event.id, agent.id, host.name), added when a rule
     feeds one; an event that raises an alert gets all of its fields then, for the alert's
     summary.
@@ -114,6 +118,9 @@ class DetectionEngine:
         self._correlations: tuple[_Correlation, ...] = ()
         self._closing: tuple[_Correlation, ...] = ()
         self._rule_count = 0  # need advance() on every event
+        # _group_feeds of several rules one event matched, by those rules: the same few sets of
+        # rules (an auth failure: a login rule and a guessing rule) match event after event.
+        self._grouped: dict[tuple[_BaseRule, ...], _Feeds] = {}
 
     @classmethod
     def from_paths(
@@ -255,6 +262,7 @@ class DetectionEngine:
             base.feeds_alone = _group_feeds([base])
         live = [b for b in compiled.values() if b.alerts or b.feeds]
         self._index(live)
+        self._grouped = {}
         self._correlations = tuple(active)
         self._closing = tuple(c for c in active if not c.state.eager)
         self._rule_count = len(live) + len(active)
@@ -295,7 +303,13 @@ class DetectionEngine:
     def _bucket(self, rules: Sequence[_BaseRule], kinds: Sequence[str] = ()) -> _Bucket:
         index = RuleIndex(rules, _anchors_of)
         if self._full_fields:
-            return _Bucket(index, event_fields, None)
+            find = index.find
+
+            def read_all(ev: events_pb2.Event) -> tuple[Fields, Sequence[_BaseRule]]:
+                fields = event_fields(ev)
+                return fields, find(fields)
+
+            return _Bucket(index, read_all, None)
         # Read up front even for events that feed no correlation: a second, later read of the
         # message for those that do cost more than it saved (callgrind, bench/detection.py).
         # Except the header paths only correlations read (event.id, agent.id, host.name): those
@@ -309,15 +323,16 @@ class DetectionEngine:
                 correlations |= corr.state.fields_read()
         late = (correlations - wanted) & HEADER_COPY_PATHS
         wanted |= correlations - late
-        return _Bucket(
-            index, fields_reader(wanted, first=kinds), fields_writer(late) if late else None
-        )
+        # The reader hands the fields to the index's find for the event's payload kind.
+        read = fields_reader_then(wanted, index.find_among, first=kinds)
+        return _Bucket(index, read, fields_writer(late) if late else None)
 
     def process(self, events: Sequence[events_pb2.Event]) -> list[alert_pb2.Alert]:
         """Evaluate every rule that can match each event, in order; return the alerts raised."""
         alerts: list[alert_pb2.Alert] = []
         dispatch = self._dispatch
         closing, clock_ns, full_fields = self._closing, self._clock_ns, self._full_fields
+        grouped = self._grouped
         now: int | None = None
         for ev in events:
             if closing:
@@ -331,12 +346,12 @@ class DetectionEngine:
                 bucket = self._dispatch_miss(category)
             if not bucket.size:
                 continue
-            fields = bucket.read(ev)
+            fields, candidates = bucket.read(ev)
             # An alert's summary may name any field: all of them, computed at the first alert.
             full: Mapping[str, Any] | None = fields if full_fields else None
             feeder: _BaseRule | None = None  # the first rule to feed a correlation ...
             feeders: list[_BaseRule] | None = None  # ... and all of them when there are more
-            for rule in bucket.candidates(fields):
+            for rule in candidates:
                 if not rule.predicate(fields):
                     continue
                 if rule.alerts:
@@ -358,7 +373,12 @@ class DetectionEngine:
             late = bucket.late
             if late is not None:
                 late(ev, fields)
-            fed = feeder.feeds_alone if feeders is None else _group_feeds(feeders)
+            if feeders is None:
+                fed = feeder.feeds_alone
+            else:
+                matched = tuple(feeders)
+                found = grouped.get(matched)
+                fed = found if found is not None else self._remember_feeds(matched)
             # The event's group keys, built once for the correlations that group alike.
             keys: KeyCache | None = {} if len(fed) > 1 else None
             for corr, refs in fed:
@@ -366,6 +386,12 @@ class DetectionEngine:
                     now = now or clock_ns()
                     alerts.append(corr.template.window_alert(hit, corr.timespan_s, now))
         return alerts
+
+    def _remember_feeds(self, rules: tuple[_BaseRule, ...]) -> _Feeds:
+        if len(self._grouped) >= _GROUPED_SIZE:  # combinations of rules: a bound, in case
+            self._grouped.clear()
+        fed = self._grouped[rules] = _group_feeds(rules)
+        return fed
 
     def _dispatch_miss(self, category: str) -> _Bucket:
         bucket = self._by_category.get(category.lower(), self._uncategorised)
@@ -376,6 +402,7 @@ class DetectionEngine:
 
 
 _DISPATCH_SIZE: Final = 256
+_GROUPED_SIZE: Final = 1024
 # The payload kinds the events of a category usually carry: its bucket's reader tests for these
 # first (only an order: any kind is read right).
 _USUAL_KINDS: Final[Mapping[str, tuple[str, ...]]] = {
@@ -387,9 +414,7 @@ _USUAL_KINDS: Final[Mapping[str, tuple[str, ...]]] = {
 }
 
 
-def _group_feeds(
-    rules: Sequence[_BaseRule],
-) -> tuple[tuple[_Correlation, tuple[str, ...]], ...]:
+def _group_feeds(rules: Sequence[_BaseRule]) -> _Feeds:
     """The correlations `rules` feed, each once, with every reference key of those rules in
     their order (what one event that matched all of `rules` hands each correlation)."""
     grouped: dict[_Correlation, list[str]] = {}
@@ -404,15 +429,15 @@ class _Bucket:
     """The rules of one category: their index, and the reader of the fields they use."""
 
     index: RuleIndex[_BaseRule]
-    read: FieldsReader  # the paths the rules' predicates and the correlations they feed read
+    # The paths the rules' predicates and the correlations they feed read, and the rules those
+    # fields make candidates (index.find).
+    read: Callable[[events_pb2.Event], tuple[Fields, Sequence[_BaseRule]]]
     # The header paths only correlations read, added when a rule feeds one; None: no such path.
     late: FieldsWriter | None
     size: int = field(init=False)
-    candidates: Callable[[Mapping[str, Any]], Sequence[_BaseRule]] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "size", len(self.index))
-        object.__setattr__(self, "candidates", self.index.find)
 
 
 def _anchors_of(rule: _BaseRule) -> Anchors | None:

@@ -14,7 +14,8 @@ result is a superset of the rules that match (the full predicate still decides),
 the rules were given, so alerts come out in the same order as without the index. What a hit on
 exact anchors establishes (`proven_by_index`) the rule's predicate need not test again. A
 short field's values repeat (programs, actions, ports): the rules each value hit are remembered,
-up to MEMO_SIZE values per field. `RuleIndex.find` is `candidates` written out for one index.
+up to MEMO_SIZE values per field. `RuleIndex.find` is `candidates` written out for one index;
+`find_among` the same over the fields an event of one payload kind can hold.
 """
 
 from __future__ import annotations
@@ -284,7 +285,8 @@ class RuleIndex(Generic[T]):
         self._probes = tuple((name, probe.memo, probe) for name, probe in probes)
         self.indexed = len(self._rules) - len(self._always)
         # `candidates` written out for these probes: what the engine calls per event.
-        self.find: Callable[[Mapping[str, Any]], Sequence[T]] = self._compile_find()
+        self.find: Callable[[Mapping[str, Any]], Sequence[T]] = self._compile_find(self._probes)
+        self._finds: dict[frozenset[str], Callable[[Mapping[str, Any]], Sequence[T]]] = {}
 
     def _merged(self, positions: frozenset[int]) -> _Group[T]:
         # Not kept in `groups`: which literals one value holds together is open-ended; but the
@@ -339,35 +341,62 @@ class RuleIndex(Generic[T]):
             return first.rules
         return self._merged(first.positions.union(*(g.positions for g in more))).rules
 
-    def _compile_find(self) -> Callable[[Mapping[str, Any]], Sequence[T]]:
-        """`candidates` as one straight-line function of this index's probes.
+    def find_among(
+        self, may_hold: Callable[[str], bool]
+    ) -> Callable[[Mapping[str, Any]], Sequence[T]]:
+        """`find` for fields that can hold only the paths `may_hold` accepts: it probes only
+        those (the others are absent, so their probes would find nothing)."""
+        names = frozenset(name for name, _, _ in self._probes if may_hold(name))
+        found = self._finds.get(names)
+        if found is None:
+            probes = tuple(p for p in self._probes if p[0] in names)
+            found = self._finds[names] = self._compile_find(probes)
+        return found
+
+    def _compile_find(
+        self, probes: Sequence[tuple[str, Any, _Probe[T]]]
+    ) -> Callable[[Mapping[str, Any]], Sequence[T]]:
+        """`candidates` as one straight-line function of `probes` (the index's, or some).
 
         The loop over (name, memo, probe) tuples cost about as much per probe as a remembered
         probe itself (bench/detection.py). The source holds no rule text: field names, memos
         and probes are passed in the namespace under generated names (`n0`, `m0`, `p0` ...).
         """
-        if not self._probes:
-            rules = self._rules
+        if not probes:
+            # No probe can hit: the rules without anchors (all of them, if none is indexed).
+            rules = self._always_rules
             return lambda fields: rules
         namespace: dict[str, Any] = {
             "always": self._always_rules,
             "merge": self._merge_groups,
         }
         lines = ["def find(fields):", "    first = None", "    more = None"]
-        for i, (name, memo, probe) in enumerate(self._probes):
+        for i, (name, memo, probe) in enumerate(probes):
             namespace[f"n{i}"], namespace[f"p{i}"] = name, probe
-            lines += [f"    v = fields.get(n{i})", "    if v is not None:"]
+            # `in` first: most probed fields are absent from an event (a process event has no
+            # log or DNS fields), and the test is cheaper than a call of fields.get.
+            lines += [
+                f"    if n{i} in fields:",
+                f"        v = fields[n{i}]",
+                "        if v is None:",
+                "            f = None",
+            ]
             if memo is None:
-                lines.append(f"        f = p{i}.one(v.lower()) if type(v) is str else p{i}.hits(v)")
+                lines += [
+                    "        elif type(v) is str:",
+                    f"            f = p{i}.one(v.lower())",
+                ]
             else:
                 namespace[f"m{i}"] = memo
+                # A remembered str or int (a port): the types _Probe.hits remembers, tested
+                # exactly (True == 1, but a bool is not remembered).
                 lines += [
-                    f"        if type(v) is str and v in m{i}:",
+                    f"        elif (type(v) is str or type(v) is int) and v in m{i}:",
                     f"            f = m{i}[v]",
-                    "        else:",
-                    f"            f = p{i}.hits(v)",
                 ]
             lines += [
+                "        else:",
+                f"            f = p{i}.hits(v)",
                 "        if f is not None:",
                 "            if first is None:",
                 "                first = f",

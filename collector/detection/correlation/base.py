@@ -59,7 +59,7 @@ EAGER_OPS: Final = frozenset({"gte", "gt"})
 GroupKey = tuple[str, ...]
 # One event's group keys by group-by (None: a group-by field is missing), see `feed`.
 KeyCache = dict[tuple[str, ...], "GroupKey | None"]
-_MISSING: Final[GroupKey] = ()  # not in a KeyCache yet (a key has at least the agent)
+NOT_CACHED: Final[GroupKey] = ()  # not in a KeyCache yet (a key has at least the agent)
 # Alias name -> {rule reference key -> field that rule's events carry the value in}.
 Aliases = Mapping[str, Mapping[str, str]]
 
@@ -134,6 +134,8 @@ class WindowCorrelation(ABC, Generic[G]):
         # name); if not, one key serves every rule, and correlations with the same group-by
         # share it through `feed`'s `keys` (built once per event).
         self._key_by_rule = any(name in self.aliases for name in group_by)
+        # The one group-by name of the usual rule (`group-by: [source.ip]`), for _plain_key.
+        self._single_name = group_by[0] if len(group_by) == 1 else None
         self._groups: OrderedDict[GroupKey, G] = OrderedDict()
         self.evictions = 0
         self.late = 0
@@ -252,8 +254,8 @@ class WindowCorrelation(ABC, Generic[G]):
         if keys is None:
             return self._plain_key(fields)
         group_by = self.group_by
-        key = keys.get(group_by, _MISSING)
-        if key is _MISSING:
+        key = keys.get(group_by, NOT_CACHED)
+        if key is NOT_CACHED:
             key = keys[group_by] = self._plain_key(fields)
         return key
 
@@ -262,16 +264,16 @@ class WindowCorrelation(ABC, Generic[G]):
         agent = fields.get("agent.id", "")
         if type(agent) is not str:
             agent = str(agent)
-        group_by = self.group_by
-        if len(group_by) == 1:
-            value = fields.get(group_by[0])
+        single = self._single_name
+        if single is not None:
+            value = fields.get(single)
             if value is None:
                 return None
             if type(value) is not str:
                 value = ",".join(value) if type(value) is list else text(value)
             return (agent, value)
         parts = [agent]
-        for name in group_by:
+        for name in self.group_by:
             value = fields.get(name)
             if value is None:
                 return None

@@ -19,7 +19,7 @@ brute-force twin for the ordered kind):
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,7 @@ from collector.detection.correlation.base import (
     DEFAULT_MAX_GROUPS,
     EAGER_OPS,
     MAX_EVENT_IDS,
+    NOT_CACHED,
     Aliases,
     GroupKey,
     KeyCache,
@@ -116,25 +117,32 @@ class TemporalCorrelation(WindowCorrelation[_Group]):
             matched = [r for r in dict.fromkeys(rule_keys) if r in referenced]
         if not matched:
             raise ValueError("temporal correlations must be told which referenced rules matched")
-        if self._key_by_rule:
-            by_key: dict[GroupKey, list[str]] = {}
-            for rule in matched:
-                found = self._key(fields, (rule,))
-                if found is not None:
-                    by_key.setdefault(found, []).append(rule)
-            groups: Iterable[tuple[GroupKey, Collection[str]]] = by_key.items()
-        else:  # one key, whichever rule matched
-            found = self._key(fields, matched, keys)
-            groups = () if found is None else ((found, matched),)
         event_id = fields.get("event.id", "")
         if type(event_id) is not str:
             event_id = str(event_id)
         host = fields.get("host.name", "")
         if type(host) is not str:
             host = str(host)
+        if not self._key_by_rule:  # one key, whichever rule matched (_key written out)
+            if keys is None:
+                found = self._plain_key(fields)
+            else:
+                found = keys.get(self.group_by, NOT_CACHED)
+                if found is NOT_CACHED:
+                    found = keys[self.group_by] = self._plain_key(fields)
+            if found is None:
+                self.ungrouped += 1
+                return []
+            hit = self._feed_group(found, time_ns, matched, event_id, host)
+            return [] if hit is None else [hit]
+        by_key: dict[GroupKey, list[str]] = {}
+        for rule in matched:
+            rule_key = self._key(fields, (rule,))
+            if rule_key is not None:
+                by_key.setdefault(rule_key, []).append(rule)
         hits: list[WindowHit] = []
         fed = False
-        for key, rules in groups:
+        for key, rules in by_key.items():
             fed = True
             hit = self._feed_group(key, time_ns, rules, event_id, host)
             if hit is not None:
@@ -162,7 +170,7 @@ class TemporalCorrelation(WindowCorrelation[_Group]):
                 self.suppressed += 1
                 return None
             group.quiet_until = None
-        if group.empty():
+        if not group.latest and not any(group.chains):  # group.empty() written out
             group.newest = t
         elif t < group.newest - self.timespan_ns:
             self.late += 1

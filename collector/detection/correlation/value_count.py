@@ -24,6 +24,7 @@ from typing import Any
 from collector.detection.correlation.base import (
     DEFAULT_MAX_GROUPS,
     MAX_EVENT_IDS,
+    NOT_CACHED,
     Aliases,
     GroupKey,
     KeyCache,
@@ -87,7 +88,15 @@ class ValueCountCorrelation(ClosingWindows[_Group]):
         keys: KeyCache | None = None,
     ) -> list[WindowHit]:
         """Count one matching event's value; return the hits it completes (usually none)."""
-        key = self._key(fields, rule_keys, keys)
+        # _key written out (a call less per event; the kinds' feed is per matching event).
+        if self._key_by_rule:
+            key = self._aliased_key(fields, rule_keys)
+        elif keys is None:
+            key = self._plain_key(fields)
+        else:
+            key = keys.get(self.group_by, NOT_CACHED)
+            if key is NOT_CACHED:
+                key = keys[self.group_by] = self._plain_key(fields)
         if key is None:
             self.ungrouped += 1
             return []

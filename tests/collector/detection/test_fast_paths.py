@@ -5,7 +5,8 @@
   one of its anchors holds for the event.
 * A list of two plain values on one field (one set look-up) against its values one by one.
 * Case-insensitive string tests written out for str values (compiler._folded) against the
-  generic closure over a test function (compiler._on_text).
+  generic closure over a test function (compiler._on_text); several substrings of one field
+  tested in one closure against each substring's own leaf.
 * The engine's category dispatch (the category as sent, remembered), the rules feeding a
   correlation (alone or several on one event) and the header fields only correlations read
   (read late) against the engine that computes every field up front.
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sigma.rule import SigmaRule
 from sigma.types import SigmaCasedString, SigmaString
@@ -117,6 +118,10 @@ def test_a_remembered_value_is_not_confused_with_an_equal_one_of_another_type() 
     assert list(index.candidates({"destination.port": True})) == []  # "true", not "1"
     assert list(index.candidates({"destination.port": 1.0})) == []  # "1.0"
     assert list(index.candidates({"destination.port": "1"})) == rules
+    # The same through the generated find, which reads remembered strs and ints itself.
+    assert list(index.find({"destination.port": 1})) == rules
+    assert list(index.find({"destination.port": True})) == []
+    assert list(index.find({"destination.port": 1.0})) == []
 
 
 # --- lists of two values -----------------------------------------------------------------------
@@ -315,3 +320,47 @@ def test_a_written_out_group_of_values_decides_as_the_generic_one(
         test = _affix_test("prefix" if kind == "prefix" else "suffix", operand)
     fast = _folded("user.name", kind, operand, test)
     assert fast(fields) == _on_text("user.name", True, test)(fields)
+
+
+def _substring_rule(parts: list[str], every: bool, also: str | None) -> SigmaRule:
+    detection: dict[str, Any] = {"process.command_line|contains" + ("|all" if every else ""): parts}
+    if also is not None:
+        detection["process.executable|contains"] = also
+    return SigmaRule.from_dict(
+        {
+            "title": "t",
+            "logsource": {"product": "linux", "category": "process_creation"},
+            "detection": {"sel": detection, "condition": "sel"},
+        }
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.text("aAbB -", min_size=1, max_size=3), min_size=2, max_size=4),
+    st.booleans(),
+    st.one_of(st.none(), st.text("aAb", min_size=1, max_size=2)),
+    field_values,
+    st.one_of(st.none(), st.text("aAbB", max_size=4)),
+)
+# A list whose elements hold one substring each: all of them are in it, as separate tests say.
+@example(["a", "B"], True, None, ["xa", "b"], None)
+def test_substrings_of_one_field_tested_together_decide_as_apiece(
+    parts: list[str], every: bool, also: str | None, value: Any, executable: str | None
+) -> None:
+    # `contains: [a, b]` (any) and `contains|all: [a, b]` on one field are one closure that
+    # lower-cases the value once; the reference is each substring's own leaf, and-ed or or-ed.
+    rule = _substring_rule(parts, every, also)
+    canhgac_pipeline().apply(rule)
+    fast = compile_rule(rule).predicate
+    fields: dict[str, Any] = {"event.category": "process", "event.type": "start"}
+    if value is not None:
+        fields["process.command_line"] = value
+    if executable is not None:
+        fields["process.executable"] = executable
+    leaf = _TreeCompiler(lambda name: True)._leaf
+    tests = [leaf("process.command_line", SigmaString(f"*{p}*")) for p in parts]
+    decided = all(t(fields) for t in tests) if every else any(t(fields) for t in tests)
+    if also is not None:
+        decided = decided and leaf("process.executable", SigmaString(f"*{also}*"))(fields)
+    assert fast(fields) == decided
