@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from canhgac.fields import FIELD_PATHS, event_fields, fields_reader, fields_reader_then
 from canhgac.v1 import events_pb2 as pb
 from collector.detection.index import Anchor, Anchors, RuleIndex
+from tests.collector.detection.test_fast_paths import NAMES, anchor_sets
 
 MayHold = Callable[[str], bool]
 WANTABLE = sorted(FIELD_PATHS | {"labels.k", "canhgac.log.fields.k"})
@@ -69,18 +70,6 @@ def _reader_events() -> list[pb.Event]:
     return events
 
 
-@st.composite
-def anchor_sets(draw: st.DrawFn) -> Anchors | None:
-    if draw(st.integers(0, 5)) == 0:
-        return None  # a rule evaluated on every event
-    found = set()
-    for _ in range(draw(st.integers(1, 3))):
-        literal = draw(st.text("ab/1", min_size=1, max_size=3))
-        found.add(Anchor(draw(st.sampled_from(NAMES)), literal, draw(st.booleans())))
-    return frozenset(found)
-
-
-NAMES = ["process.command_line", "process.executable", "destination.port", "event.type"]
 values = st.one_of(st.text("abAB/1", max_size=5), st.integers(0, 12), st.booleans())
 
 
