@@ -33,6 +33,12 @@ from canhgac.v1 import agent_pb2, events_pb2
 
 log = logging.getLogger("canhgac.agent.shipper")
 
+# How long the collector has to answer Hello. A collector that accepts the stream and then says
+# nothing (wedged, or a proxy that holds the stream) answers keepalive pings at the HTTP/2
+# layer, so the connection looks alive: without a limit the shipper would wait for ever while
+# the spool fills. On expiry the stream is dropped and retried with the usual backoff.
+WELCOME_TIMEOUT_S = 30.0
+
 AgentStream = Stream[agent_pb2.AgentMessage, agent_pb2.CollectorMessage]
 
 
@@ -131,7 +137,12 @@ class Shipper:
             agent_id=self.agent_id, agent_version=__version__, hostname=socket.gethostname()
         )
         await call.send_message(agent_pb2.AgentMessage(hello=hello))
-        first = await self._recv(call)
+        try:
+            first = await asyncio.wait_for(self._recv(call), WELCOME_TIMEOUT_S)
+        except TimeoutError:
+            raise TransportError(
+                f"collector did not answer Hello within {WELCOME_TIMEOUT_S:g} s"
+            ) from None
         if first.WhichOneof("message") != "welcome":
             raise TransportError("collector did not answer Hello with Welcome")
         welcome = first.welcome

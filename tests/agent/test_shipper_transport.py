@@ -9,6 +9,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from grpclib.const import Status
@@ -204,3 +205,34 @@ def test_the_running_agent_loads_neither_grpcio_nor_pydantic() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert out.stdout.strip() == "[]"
+
+
+async def test_a_collector_that_never_welcomes_is_left_and_retried(
+    app: CollectorApp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stream opens and the connection answers pings, but Hello gets no Welcome: the
+    shipper gives up on the stream after WELCOME_TIMEOUT_S, says so, and connects once the
+    collector answers again."""
+    import agent.shipper as shipper_module
+    from collector.ingest.service import IngestService
+
+    config = agent_config(app, tmp_path)
+    await enrolled(app, config)
+    answer = asyncio.Event()
+    hello = IngestService._hello
+
+    async def silent_until_told(self: IngestService, *args: Any) -> Any:
+        await answer.wait()
+        return await hello(self, *args)
+
+    monkeypatch.setattr(IngestService, "_hello", silent_until_told)
+    monkeypatch.setattr(shipper_module, "WELCOME_TIMEOUT_S", 0.5)
+    async with Running(config, tmp_path) as run:
+        await until(
+            lambda: "did not answer Hello within 0.5 s" in run.shipper.last_error,
+            "the timeout",
+            run.shipper,
+        )
+        assert not run.shipper.connected
+        answer.set()
+        await until(lambda: run.shipper.connected, "the stream", run.shipper)
