@@ -24,16 +24,17 @@ import tempfile
 import time
 from pathlib import Path
 
+from agent.sources.authlog.parser import AuthLogParser
+from agent.sources.authlog.source import EMIT_CHUNK
+from agent.sources.base import SourceHealth, parse_lines
+from agent.sources.tailer import FileTailer
+from canhgac.v1 import events_pb2
+
 ROOT = Path(__file__).resolve().parent.parent
 # The test harness and the parser's test table (tests/) are not an installed package: reach
-# them from the checkout, which is why the imports below come after this line.
+# them from the checkout, which is why these two imports come after this line.
 sys.path.insert(0, str(ROOT))
 
-from agent.sources.authlog.parser import AuthLogParser  # noqa: E402
-from agent.sources.authlog.source import EMIT_CHUNK  # noqa: E402
-from agent.sources.base import SourceHealth, parse_lines  # noqa: E402
-from agent.sources.tailer import FileTailer  # noqa: E402
-from canhgac.v1 import events_pb2  # noqa: E402
 from tests.agent.sources.test_authlog_parser import SHAPES  # noqa: E402
 from tests.e2e.harness import accepted_line  # noqa: E402
 

@@ -164,6 +164,7 @@ class FileTailer:
         start_at_end: bool = False,
         rotation_grace_polls: int = ROTATION_GRACE_POLLS,
         opener: Opener = open_readonly,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_line_bytes < 1:
             raise ValueError("max_line_bytes must be positive")
@@ -194,7 +195,7 @@ class FileTailer:
         self._lock = threading.Lock()
         self._polling = False
         self._close_requested = False
-        self._clock: Callable[[], float] = time.monotonic  # `follow`'s idle clock
+        self._clock = clock  # `follow`'s, for how long the file has been quiet
 
     @property
     def position(self) -> TailPosition | None:

@@ -116,7 +116,7 @@ def _watch_parent(parent_pid: int) -> None:
     # A kernel without pidfd (an old collector host) leaves only looking: the parent pid
     # changes when the child is reparented.
     while os.getppid() == parent_pid:
-        time.sleep(PARENT_POLL_S)
+        time.sleep(PARENT_POLL_S)  # no pidfd: nothing to wait on, only to look again
     os._exit(0)
 
 

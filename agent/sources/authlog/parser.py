@@ -79,7 +79,9 @@ class AuthLogParser:
             time_ns, host, program, pid, message, repeat_count = self._envelope.fields(line)
         except EnvelopeError as exc:
             return Skipped(exc.reason)
-        return self._message(time_ns, host, program, pid, message, line, repeat_count)
+        return self.parse_message(
+            time_ns, host, program, pid, message, original=line, repeat_count=repeat_count
+        )
 
     def parse_message(
         self,
@@ -92,19 +94,8 @@ class AuthLogParser:
         original: str = "",
         repeat_count: int = 0,
     ) -> events_pb2.Event | Skipped:
-        """A message already split from its envelope (the journal gives it so)."""
-        return self._message(time_ns, host, program, pid, message, original, repeat_count)
-
-    def _message(
-        self,
-        time_ns: int,
-        host: str,
-        program: str,
-        pid: int,
-        message: str,
-        original: str,
-        repeat_count: int,
-    ) -> events_pb2.Event | Skipped:
+        """A message already split from its envelope (`parse` splits it; the journal gives it
+        so)."""
         program_parser = self._programs.get(program)
         if program_parser is None:
             return Skipped("not_auth")

@@ -17,8 +17,8 @@ import errno
 import ipaddress
 import socket
 import struct
-from collections.abc import Collection, Iterator
-from typing import Final
+from collections.abc import Callable, Collection, Iterator
+from typing import Final, Protocol
 
 from .procnet import TCP_STATES, SocketEntry
 
@@ -49,11 +49,31 @@ _RECV_BYTES: Final = 65536
 MAX_RECORDS: Final = 1_048_576
 
 
+class NetlinkSocket(Protocol):
+    """What SockDiag uses of its socket (tests hand it canned replies through `opener`)."""
+
+    def send(self, data: bytes, /) -> int: ...
+    def recv(self, size: int, /) -> bytes: ...
+    def close(self) -> None: ...
+
+
+def open_sock_diag() -> NetlinkSocket:
+    """A bound NETLINK_SOCK_DIAG socket; OSError where the kernel or a sandbox refuses."""
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG)
+    try:
+        sock.bind((0, 0))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class SockDiag:
     """One netlink socket, reused for every dump (opened lazily, closed with `close`)."""
 
-    def __init__(self) -> None:
-        self._sock: socket.socket | None = None
+    def __init__(self, opener: Callable[[], NetlinkSocket] = open_sock_diag) -> None:
+        self._opener = opener
+        self._sock: NetlinkSocket | None = None
         self._seq = 0
         self._address_cache: dict[tuple[int, bytes], str] = {}
 
@@ -81,15 +101,9 @@ class SockDiag:
                 raise
         return entries
 
-    def _socket(self) -> socket.socket:
+    def _socket(self) -> NetlinkSocket:
         if self._sock is None:
-            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG)
-            try:
-                sock.bind((0, 0))
-            except OSError:
-                sock.close()
-                raise
-            self._sock = sock
+            self._sock = self._opener()
         return self._sock
 
     def _dump(
@@ -102,16 +116,19 @@ class SockDiag:
         header = _NLMSGHDR.pack(
             _NLMSGHDR.size + len(body), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq, 0
         )
+        finished = False
         try:
             sock.send(header + body)
             yield from self._replies(sock, seq, transport)
-        except BaseException:
-            # A dump abandoned half-way leaves its remaining replies queued on the socket, where
-            # the next dump would read them: start the next one on a fresh socket.
-            self.close()
-            raise
+            finished = True
+        finally:
+            if not finished:
+                # A dump abandoned half-way (an error, or its reader stopped) leaves its
+                # remaining replies queued on the socket, where the next dump would read them:
+                # start the next one on a fresh socket.
+                self.close()
 
-    def _replies(self, sock: socket.socket, seq: int, transport: str) -> Iterator[SocketEntry]:
+    def _replies(self, sock: NetlinkSocket, seq: int, transport: str) -> Iterator[SocketEntry]:
         records = 0
         while True:
             data = sock.recv(_RECV_BYTES)

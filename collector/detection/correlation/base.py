@@ -64,6 +64,17 @@ NOT_CACHED: Final[GroupKey] = ()  # not in a KeyCache yet (a key has at least th
 Aliases = Mapping[str, Mapping[str, str]]
 
 
+def origin(fields: Mapping[str, Any]) -> tuple[str, str]:
+    """The event id and host name a window keeps of each event it counts, as text."""
+    event_id = fields.get("event.id", "")
+    if type(event_id) is not str:
+        event_id = str(event_id)
+    host = fields.get("host.name", "")
+    if type(host) is not str:
+        host = str(host)
+    return event_id, host
+
+
 @dataclass(frozen=True)
 class Threshold:
     """`count <op> value`, with op one of gte, gt, lte, lt, eq, neq."""

@@ -25,13 +25,13 @@ from canhgac import fields as vocabulary
 from collector.detection.correlation.base import (
     DEFAULT_MAX_GROUPS,
     MAX_EVENT_IDS,
-    NOT_CACHED,
     Aliases,
     GroupKey,
     KeyCache,
     Threshold,
     WindowHit,
     optional_int,
+    origin,
 )
 from collector.detection.correlation.closing import ClosingWindows
 
@@ -85,25 +85,12 @@ class EventCountCorrelation(ClosingWindows[_Group]):
         keys: KeyCache | None = None,
     ) -> list[WindowHit]:
         """Count one matching event; return the hits it completes (usually none)."""
-        # _key written out (a call less per event; the kinds' feed is per matching event).
-        if self._key_by_rule:
-            key = self._aliased_key(fields, rule_keys)
-        elif keys is None:
-            key = self._plain_key(fields)
-        else:
-            key = keys.get(self.group_by, NOT_CACHED)
-            if key is NOT_CACHED:
-                key = keys[self.group_by] = self._plain_key(fields)
+        key = self._key(fields, rule_keys, keys)
         if key is None:
             self.ungrouped += 1
             return []
         weight = self._weight(fields)
-        event_id = fields.get("event.id", "")
-        if type(event_id) is not str:
-            event_id = str(event_id)
-        host = fields.get("host.name", "")
-        if type(host) is not str:
-            host = str(host)
+        event_id, host = origin(fields)
         if self.eager:
             hit = self._feed_sliding(key, time_ns, event_id, weight, host)
             return [] if hit is None else [hit]

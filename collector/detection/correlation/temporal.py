@@ -28,7 +28,6 @@ from collector.detection.correlation.base import (
     DEFAULT_MAX_GROUPS,
     EAGER_OPS,
     MAX_EVENT_IDS,
-    NOT_CACHED,
     Aliases,
     GroupKey,
     KeyCache,
@@ -36,6 +35,7 @@ from collector.detection.correlation.base import (
     WindowCorrelation,
     WindowHit,
     optional_int,
+    origin,
     timed_ids,
 )
 
@@ -117,19 +117,9 @@ class TemporalCorrelation(WindowCorrelation[_Group]):
             matched = [r for r in dict.fromkeys(rule_keys) if r in referenced]
         if not matched:
             raise ValueError("temporal correlations must be told which referenced rules matched")
-        event_id = fields.get("event.id", "")
-        if type(event_id) is not str:
-            event_id = str(event_id)
-        host = fields.get("host.name", "")
-        if type(host) is not str:
-            host = str(host)
-        if not self._key_by_rule:  # one key, whichever rule matched (_key written out)
-            if keys is None:
-                found = self._plain_key(fields)
-            else:
-                found = keys.get(self.group_by, NOT_CACHED)
-                if found is NOT_CACHED:
-                    found = keys[self.group_by] = self._plain_key(fields)
+        event_id, host = origin(fields)
+        if not self._key_by_rule:  # one key, whichever rule matched
+            found = self._key(fields, (), keys)
             if found is None:
                 self.ungrouped += 1
                 return []

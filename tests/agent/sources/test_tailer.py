@@ -417,13 +417,14 @@ async def test_cancelled_follow_closes_the_file_when_its_poll_ends(log: Path) ->
     assert fds_open_on(log) == []
 
 
-async def test_a_quiet_file_is_polled_less_often_until_a_line_comes(log: Path) -> None:
+async def test_a_quiet_file_is_polled_less_often_until_a_line_comes(
+    log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Polls every poll_interval while lines come, every idle_interval once the file has been
     quiet for IDLE_AFTER_S, and at poll_interval again from the first new line."""
     log.write_text("")
-    tailer = FileTailer(str(log), poll_interval=0.25)
     now = [100.0]
-    tailer._clock = lambda: now[0]
+    tailer = FileTailer(str(log), poll_interval=0.25, clock=lambda: now[0])
     delays: list[float] = []
     stop = asyncio.Event()
     script = iter([0.5, 1.0, 1.0, 1.0, "line", 0.25, 0.5, 1.0, 1.0, 1.0, "stop"])
@@ -440,7 +441,7 @@ async def test_a_quiet_file_is_polled_less_often_until_a_line_comes(log: Path) -
             assert isinstance(step, float)
             now[0] += step
 
-    tailer._wait = wait  # type: ignore[method-assign,assignment]  # record, do not sleep
+    monkeypatch.setattr(tailer, "_wait", wait)  # record the delays instead of sleeping
     got = [line async for result in tailer.follow(stop) for line in result.lines]
     assert got == ["hello"]
     idle = idle_interval(0.25)

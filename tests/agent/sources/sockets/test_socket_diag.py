@@ -108,7 +108,7 @@ def test_a_kernel_refusing_netlink_falls_back_to_procfs(monkeypatch: pytest.Monk
         raise OSError(errno.EPROTONOSUPPORT, "Protocol not supported")
 
     src = SocketSource(SocketConfig(include_loopback=True))
-    monkeypatch.setattr(src._diag, "_socket", refuse)
+    monkeypatch.setattr(src._diag, "_opener", refuse)
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
@@ -156,10 +156,8 @@ def record(state: int = 10, port: int = 22, inode: int = 77) -> bytes:
 
 def reader_with(monkeypatch: pytest.MonkeyPatch, *datagrams: bytes) -> tuple[SockDiag, Replies]:
     fake = Replies(*datagrams)
-    reader = SockDiag()
-    monkeypatch.setattr(reader, "_socket", lambda: fake)
     monkeypatch.setattr(diagmod, "_FAMILIES", (socket.AF_INET,))
-    return reader, fake
+    return SockDiag(opener=lambda: fake), fake
 
 
 def test_records_are_decoded_and_stale_replies_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -185,7 +183,6 @@ def test_bad_replies_raise_and_close_the_socket(
     monkeypatch: pytest.MonkeyPatch, datagrams: tuple[bytes, ...], match: str
 ) -> None:
     reader, fake = reader_with(monkeypatch, *datagrams)
-    reader._sock = fake  # type: ignore[assignment]  # so that close() reaches the stand-in
     with pytest.raises(OSError, match=match):
         reader.read("tcp", {"LISTEN"})
     assert fake.closed
