@@ -19,8 +19,11 @@ compare changes with on a machine other processes share.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import platform
 import random
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -218,6 +221,23 @@ def make_events(n: int, rng: random.Random) -> list[events_pb2.Event]:
     return out
 
 
+def interpreter() -> str:
+    """Which Python runs the benchmark, and on what CPU: the figures depend on both. A
+    libpython loaded as a shared library (pyenv's default build) runs this code measurably
+    slower than a statically linked distribution build such as Debian's /usr/bin/python3.11."""
+    maps = Path("/proc/self/maps")
+    shared = "libpython" in maps.read_text() if maps.exists() else None
+    linked = {True: "shared libpython", False: "static libpython", None: "linkage unknown"}[shared]
+    cpu = "unknown CPU"
+    with contextlib.suppress(OSError):  # not Linux: the CPU is not named, nothing else changes
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    version = sys.version.split()[0]
+    return f"{platform.python_implementation()} {version} ({sys.executable}, {linked}); {cpu}"
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--extra", type=int, default=500, help="generated rules beside rules/")
@@ -232,6 +252,7 @@ def main() -> int:
         started = time.perf_counter()
         engine, result = DetectionEngine.from_paths([ROOT / "rules", extra])
         load_s = time.perf_counter() - started
+    print(f"interpreter: {interpreter()}")
     print(f"rules loaded: {result.loaded} ({len(result.errors)} not loaded) in {load_s:.1f} s")
     for err in result.errors[:5]:
         print(f"  not loaded: {err}")

@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-import re
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from canhgac.errors import SourceUnavailableError
 from canhgac.v1 import events_pb2
 
 from .config import DeviceLogConfig
+from .framing import Rfc6587Framer
 from .parser import DeviceParser
 from .record import DeviceRecord, RefusalError
 
@@ -51,9 +51,6 @@ QUEUE_SIZE: Final = 10_000
 # ... and their bytes: 10,000 messages of up to 64 KiB would be 640 MB in an agent whose
 # budget is 40 MB. TCP reading waits for room; UDP datagrams beyond it are dropped, counted.
 QUEUE_BYTES: Final = 4 * 1024 * 1024
-# Any count a sender may write: one over the limit is skipped whole ("oversize"), never read
-# as the start of a newline-framed message (which would swallow the frames after it).
-_OCTET_COUNT: Final = re.compile(rb"([0-9]{1,10}) (?=<)")
 _MAX_SENDER_STATE: Final = 4096
 # Any int32 (LogRecord.pid); a larger pid is no process id.
 _MAX_PID: Final = 2**31 - 1
@@ -210,57 +207,16 @@ class DeviceLogSource(Source):
                 await writer.wait_closed()
 
     async def _read_frames(self, reader: asyncio.StreamReader, sender: str) -> None:
-        limit, idle = self.config.max_message_bytes, self.config.tcp_idle_timeout_s
-        buffer = b""
-        discarding = 0  # bytes of an oversize counted frame still to skip
-        skipping_line = False  # inside an oversize newline-framed message
+        """Hand the connection's frames (see `framing`) to the queue until it closes."""
+        framer = Rfc6587Framer(self.config.max_message_bytes, self.health.count_unparsed)
+        idle = self.config.tcp_idle_timeout_s
         while True:
             async with asyncio.timeout(idle):
                 chunk = await reader.read(65536)
             if not chunk:
-                if buffer.strip() or discarding:
-                    self.health.count_unparsed("truncated_frame")
+                framer.end()
                 return
-            buffer += chunk
-            while buffer:
-                if discarding:
-                    cut = min(discarding, len(buffer))
-                    buffer, discarding = buffer[cut:], discarding - cut
-                    continue
-                if skipping_line:
-                    end = buffer.find(b"\n")
-                    if end < 0:
-                        buffer = b""
-                        break
-                    buffer, skipping_line = buffer[end + 1 :], False
-                    continue
-                if buffer[:1] in (b"\n", b"\r", b" "):
-                    buffer = buffer.lstrip(b"\r\n ")
-                    continue
-                if (m := _OCTET_COUNT.match(buffer)) is not None:
-                    length = int(m[1])
-                    if length == 0:
-                        self.health.count_unparsed("bad_frame_length")
-                        buffer = buffer[m.end() :]
-                        continue
-                    if length > limit:
-                        self.health.count_unparsed("oversize")
-                        buffer, discarding = buffer[m.end() :], length
-                        continue
-                    if len(buffer) < m.end() + length:
-                        break  # the rest of the frame is still to come
-                    frame, buffer = buffer[m.end() : m.end() + length], buffer[m.end() + length :]
-                else:
-                    end = buffer.find(b"\n")
-                    if end < 0:
-                        if len(buffer) > limit:
-                            self.health.count_unparsed("oversize")
-                            buffer, skipping_line = b"", True
-                        break
-                    frame, buffer = buffer[:end], buffer[end + 1 :]
-                    if len(frame) > limit:
-                        self.health.count_unparsed("oversize")
-                        continue
+            for frame in framer.feed(chunk):
                 if self.offer(frame, sender):
                     # Waits while the sink does (the queue's count or bytes are at their limit).
                     while self._queued_bytes + len(frame) > QUEUE_BYTES:
