@@ -7,13 +7,48 @@ and what it discarded (with `intentional`). Labels never carry per-event or per-
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import Metric
 
 if TYPE_CHECKING:
     from collector.detection.control import EngineStats
+
+
+# The label that names an information system (a dossier's id); see `ScopedMetrics`.
+SYSTEM_LABEL: Final = "system"
+
+
+class ScopedMetrics:
+    """A registry's metrics as a principal with a contracted scope may see them: a sample
+    labelled with an information system outside `systems` is left out (a SOC contracted for
+    some systems must not learn the alert counts of the others); samples without a system
+    label, the collector's own health, are kept. A family all of whose samples are left out is
+    still described (HELP and TYPE), so the exposition's shape does not depend on the scope."""
+
+    def __init__(self, registry: CollectorRegistry, systems: frozenset[str]) -> None:
+        self._registry = registry
+        self._systems = systems
+
+    def collect(self) -> Iterable[Metric]:
+        """The registry's families, each with the samples the scope allows (what
+        `prometheus_client.generate_latest` reads)."""
+        systems = self._systems
+        for family in self._registry.collect():
+            kept = [
+                s
+                for s in family.samples
+                if SYSTEM_LABEL not in s.labels or s.labels[SYSTEM_LABEL] in systems
+            ]
+            if len(kept) == len(family.samples):
+                yield family
+                continue
+            scoped = Metric(family.name, family.documentation, family.type, family.unit)
+            scoped.samples = kept
+            yield scoped
 
 
 @dataclass(frozen=True)
@@ -152,7 +187,7 @@ class CollectorMetrics:
                 "canhgac_collector_alerts",
                 "Alerts raised, by rule, severity and information system (system ids come from "
                 "the dossier registry, a bounded set; 'unassigned' for hosts in no system)",
-                ["rule_id", "severity", "system"],
+                ["rule_id", "severity", SYSTEM_LABEL],
                 registry=r,
             ),
             streams_open=Gauge(

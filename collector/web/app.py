@@ -3,7 +3,8 @@
 Every route declares its roles (collector/web/auth/policy.py): the console
 (collector/web/console) is for operator and admin, its /evidence page for assessor and admin
 (a browser without a session is sent to /login), /metrics for soc and admin (bearer, or
-basic with an API token as password), /healthz is public. It listens on loopback only by
+basic with an API token as password; a soc sees only its contracted systems' samples of
+metrics labelled by system), /healthz is public. It listens on loopback only by
 default (http.listen).
 """
 
@@ -24,12 +25,12 @@ from collector.config import CollectorConfig
 from collector.detection.control import ReloadSummary
 from collector.dossiers.findings import Finding
 from collector.dossiers.regime import Regime
-from collector.metrics import CollectorMetrics
+from collector.metrics import CollectorMetrics, ScopedMetrics
 from collector.storage.worker import StoreWorker
 from collector.web.api import api_routes
 from collector.web.api.ratelimit import install_api_limiter
 from collector.web.auth.login import login_routes
-from collector.web.auth.policy import WebAuth, public, requires, route_registry
+from collector.web.auth.policy import Principal, WebAuth, public, requires, route_registry
 from collector.web.auth.sessions import Clock, LoginRateLimiter, SessionSigner, load_or_create_key
 from collector.web.console import console_routes
 from collector.web.console.evidence import EvidenceExports
@@ -78,7 +79,10 @@ def build_app(
 
     @requires("soc", "admin", basic=True)
     async def metrics_page(request: Request) -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        principal: Principal = request.state.principal
+        scope = principal.scope()
+        view = metrics.registry if scope is None else ScopedMetrics(metrics.registry, scope)
+        return Response(generate_latest(view), media_type=CONTENT_TYPE_LATEST)
 
     routes = [
         Route("/healthz", healthz),

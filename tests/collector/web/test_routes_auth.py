@@ -351,3 +351,29 @@ def test_open_redirects_are_refused(setup: Setup) -> None:
     )
     assert answer.status_code == 303
     assert answer.headers["location"] == "/"
+
+
+def test_metrics_show_a_soc_only_its_contracted_systems(setup: Setup) -> None:
+    alerts = setup.app.state.metrics.alerts
+    for system in ("portal", "treasury", "unassigned"):
+        alerts.labels(rule_id="r-ssh", severity="high", system=system).inc()
+    text, record = new_api_token("soc", T0, 24 * HOUR, systems=("portal",))
+    setup.store.create_api_token(record)
+    client = setup.client()
+
+    def systems_seen(token: str) -> set[str]:
+        page = client.get("/metrics", headers=bearer(token))
+        assert page.status_code == 200
+        # The collector's own health is the same for every reader.
+        assert "canhgac_collector_agent_streams " in page.text
+        assert "# TYPE canhgac_collector_alerts_total counter" in page.text
+        return set(re.findall(r'canhgac_collector_alerts_total\{[^}]*system="([^"]*)"', page.text))
+
+    assert systems_seen(setup.tokens["admin"]) == {"portal", "treasury", "unassigned"}
+    assert systems_seen(text) == {"portal"}
+    # A soc token with no contracted system sees no system's samples, never every system's.
+    assert systems_seen(setup.tokens["soc"]) == set()
+    # A soc user's session is scoped the same way (u-soc is contracted for "portal").
+    assert login(client, "u-soc") == 303
+    page = client.get("/metrics")
+    assert set(re.findall(r'system="([^"]*)"', page.text)) == {"portal"}
