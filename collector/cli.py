@@ -1,4 +1,4 @@
-"""`canhgac-collector`: run, validate, example, alerts, agents, tokens."""
+"""`canhgac-collector`: run, validate, example, alerts, agents, tokens, children, ..."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from collector.dossiers.findings_cli import add_findings_commands
 from collector.dossiers.incident_cli import add_incident_commands
 from collector.enroll.cli import add_agent_revoke, add_token_commands
 from collector.evidence.cli import add_evidence_commands
+from collector.forward.children_cli import add_children_commands
 from collector.forward.cli import add_forward_commands
 from collector.storage.base import StoredAlert
 from collector.web.auth_cli import add_auth_commands
@@ -219,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_components_commands(sub, with_config)
     add_auth_commands(sub, with_config)
     add_forward_commands(sub, with_config)
+    add_children_commands(sub, with_config)
     add_audit_commands(sub, with_config)
     add_evidence_commands(sub, with_config)
     return p

@@ -3,7 +3,8 @@ tier running Canh Gác, over gRPC with mutual TLS, reusing the wire contract
 (`UpstreamService.Forward(AlertBatch) returns (ForwardAck)`, protos/canhgac/v1/alert.proto).
 
 The child presents a collector certificate issued by the parent's CA (CN = this collector's
-name, see upstream_service.issue_collector_certificate) and verifies the parent against that
+name; the parent's operator issues it with `canhgac-collector children issue`, which records
+it, since the parent accepts only recorded, unrevoked ones) and verifies the parent against that
 CA. Alerts are minimised like for any external destination, sent as one batch named after
 this collector, and the ids in the ack are the accepted ones; the parent stores by alert id, so
 a batch retried after a lost ack is stored once.

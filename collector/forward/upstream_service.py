@@ -4,11 +4,13 @@ alerts (a province forwarding to its ministry or to the national tier).
 It is served on the ingest port, which already requires a client certificate chaining to this
 collector's CA. What is checked here: the certificate is a collector certificate (CN = the
 child's name and the SAN URI `urn:canhgac:collector:<name>`, which enrollment never writes
-into an agent certificate), the batch names that child as its origin, and it is bounded. Each
-alert is checked on its own; the valid ones are stored in one transaction keyed by alert id
-(a retried batch stores nothing twice) with the `origin` the child gave them, queued for this
-collector's own destinations, and acknowledged. An invalid alert is left out of the ack and
-counted; the child retries it until it quarantines it.
+into an agent certificate), the certificate is on record in this collector's registry of
+children and not revoked (`children issue` / `children revoke`, collector/forward/children.py;
+a certificate signed by the CA but not recorded is refused), the batch names that child as its
+origin, and it is bounded. Each alert is checked on its own; the valid ones are stored in one
+transaction keyed by alert id (a retried batch stores nothing twice) with the `origin` the
+child gave them, queued for this collector's own destinations, and acknowledged. An invalid
+alert is left out of the ack and counted; the child retries it until it quarantines it.
 
 Like the agent stream, the request arrives as raw bytes so that a malformed message is
 answered INVALID_ARGUMENT and counted instead of failing inside gRPC.
@@ -31,6 +33,7 @@ from canhgac.errors import StorageError
 from canhgac.v1 import alert_pb2
 from collector import pki
 from collector.enroll.identity import peer_certificate
+from collector.enroll.issuer import serial_hex
 from collector.metrics import CollectorMetrics
 from collector.storage.worker import StoreWorker
 
@@ -134,7 +137,7 @@ class UpstreamServicer:
     def _count(self, error_type: str, n: int = 1) -> None:
         self._metrics.errors.labels(stage="upstream", error_type=error_type).inc(n)
 
-    def _child(self, context: Any) -> str:
+    async def _child(self, context: Any) -> str:
         pem = peer_certificate(context)
         if pem is None:
             if self._mutual_tls:
@@ -143,11 +146,37 @@ class UpstreamServicer:
                 )
             return ""  # insecure_dev: the batch's origin is taken on trust
         try:
-            return collector_from_pem(pem)
+            name = collector_from_pem(pem)
         except NotACollectorCertificateError as exc:
             raise UpstreamAbortError(
                 grpc.StatusCode.PERMISSION_DENIED, str(exc), "not_a_collector"
             ) from None
+        await self._check_registry(name, pem)
+        return name
+
+    async def _check_registry(self, name: str, pem: bytes) -> None:
+        """An allow-list: the certificate must be on record as issued to `name` (children
+        issue) and not revoked. Asked on every call, so a revocation takes effect at the
+        child's next batch."""
+        serial = serial_hex(x509.load_pem_x509_certificate(pem).serial_number)
+        try:
+            state = await self._store.run(self._store.store.child_certificate_state, name, serial)
+        except StorageError as exc:
+            raise UpstreamAbortError(
+                grpc.StatusCode.UNAVAILABLE, f"cannot check the certificate: {exc}", "storage"
+            ) from None
+        if state == "unknown":
+            raise UpstreamAbortError(
+                grpc.StatusCode.PERMISSION_DENIED,
+                "certificate not issued by this collector's registry",
+                "child_unknown",
+            )
+        if state == "revoked":
+            raise UpstreamAbortError(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"the certificate of child collector {name!r} is revoked",
+                "child_revoked",
+            )
 
     async def forward(self, raw: bytes, context: Any) -> bytes:
         try:
@@ -163,7 +192,7 @@ class UpstreamServicer:
         return ack.SerializeToString()
 
     async def _forward(self, raw: bytes, context: Any) -> alert_pb2.ForwardAck:
-        child = self._child(context)
+        child = await self._child(context)
         batch = alert_pb2.AlertBatch()
         try:
             batch.ParseFromString(raw)
@@ -201,7 +230,7 @@ class UpstreamServicer:
             try:
                 new = await self._store.run(self._store.store.insert_alerts, valid, self._outbox)
             except StorageError as exc:
-                self._count("storage")
+                # Counted once, by forward(), like every UpstreamAbortError.
                 raise UpstreamAbortError(
                     grpc.StatusCode.UNAVAILABLE, f"cannot store: {exc}", "storage"
                 ) from None

@@ -1,4 +1,5 @@
-"""The enrollment part of the storage contract: tokens, agents' certificates, revocation.
+"""The enrollment part of the storage contract: tokens, agents' certificates, revocation, and
+the certificates a parent collector issued to its child collectors.
 
 Every backend implements `EnrollmentStore` (through `EnrollmentStoreMixin` in
 `enrollment_sql.py`); `Store` extends it. The contract tests in tests/collector/storage/
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 TokenState = Literal["unused", "used", "expired", "revoked"]
+# A child collector certificate as the parent's registry knows it (expiry is TLS's concern).
+ChildCertificateState = Literal["unknown", "valid", "revoked"]
 EnrollOutcome = Literal[
     "enrolled", "unknown_token", "token_used", "token_expired", "token_revoked", "agent_id_taken"
 ]
@@ -69,6 +72,20 @@ class AgentCertificate:
 
 
 @dataclass(frozen=True)
+class ChildCertificate:
+    """A client certificate this collector's CA signed for a child collector (the parent tier):
+    serial (lowercase hex), the child's name (its CN), validity."""
+
+    serial: str
+    name: str
+    not_before_ns: int
+    not_after_ns: int
+    issued_ns: int
+    revoked_ns: int = 0
+    revoke_reason: str = ""
+
+
+@dataclass(frozen=True)
 class Enrollment:
     """One enrollment to record atomically with the consumption of its token.
 
@@ -89,7 +106,8 @@ class Enrollment:
 
 
 class EnrollmentStore(Protocol):
-    """Tokens, agents' certificates and revocation, durable and safe across processes."""
+    """Tokens, agents' certificates and revocation, and child collectors' certificates, durable
+    and safe across processes."""
 
     def create_token(self, token: EnrollmentToken) -> None:
         """Store a new token; StorageError if its id exists."""
@@ -135,4 +153,26 @@ class EnrollmentStore(Protocol):
         Returns how many certificates were newly revoked, or None for an unknown agent.
         Revoking twice is allowed (0 the second time).
         """
+        ...
+
+    def record_child_certificate(self, cert: ChildCertificate) -> None:
+        """Store a certificate issued to a child collector; StorageError if its serial exists."""
+        ...
+
+    def list_child_certificates(self) -> list[ChildCertificate]:
+        """Every child collector certificate, oldest issued first."""
+        ...
+
+    def revoke_child(self, name: str, now_ns: int, reason: str = "") -> int:
+        """Revoke every unrevoked certificate of child collector `name`, in one transaction.
+
+        Returns how many were newly revoked: 0 for an unknown name or when all were revoked
+        before (the earlier revocation time and reason are kept).
+        """
+        ...
+
+    def child_certificate_state(self, name: str, serial: str) -> ChildCertificateState:
+        """The state of a child's certificate: "unknown" unless `serial` is on record as issued
+        to child `name`, then "revoked" or "valid". Expiry is not looked at: TLS refuses an
+        expired certificate before this is asked."""
         ...

@@ -17,6 +17,8 @@ from collector.storage.enrollment import (
     REVOKED,
     TOKEN_REFUSALS,
     AgentCertificate,
+    ChildCertificate,
+    ChildCertificateState,
     Enrollment,
     EnrollmentToken,
     EnrollOutcome,
@@ -74,6 +76,18 @@ ON CONFLICT (agent_id) DO UPDATE SET
 _REVOKE_CERTS = (
     "UPDATE agent_certificates SET revoked_ns = ?, revoke_reason = ? "
     "WHERE agent_id = ? AND revoked_ns = 0"
+)
+_INSERT_CHILD_CERT = (
+    "INSERT INTO child_certificates (serial, name, not_before_ns, not_after_ns, issued_ns, "
+    "revoked_ns, revoke_reason) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_SELECT_CHILD_CERTS = (
+    "SELECT serial, name, not_before_ns, not_after_ns, issued_ns, revoked_ns, revoke_reason "
+    "FROM child_certificates ORDER BY issued_ns, serial"
+)
+_REVOKE_CHILD_CERTS = (
+    "UPDATE child_certificates SET revoked_ns = ?, revoke_reason = ? "
+    "WHERE name = ? AND revoked_ns = 0"
 )
 # Keeps `IN (...)` lists under SQLite's old 999-parameter limit.
 _SERIALS_PER_QUERY = 500
@@ -238,6 +252,40 @@ class EnrollmentStoreMixin:
             if marked == 0:
                 return None
             return sql.changed(_REVOKE_CERTS, (now_ns, "agent revoked", agent_id))
+
+    def record_child_certificate(self, cert: ChildCertificate) -> None:
+        with self._sql_write("record_child_certificate") as sql:
+            sql(
+                _INSERT_CHILD_CERT,
+                (
+                    cert.serial,
+                    cert.name,
+                    cert.not_before_ns,
+                    cert.not_after_ns,
+                    cert.issued_ns,
+                    cert.revoked_ns,
+                    cert.revoke_reason,
+                ),
+            )
+
+    def list_child_certificates(self) -> list[ChildCertificate]:
+        with self._sql_read("list_child_certificates") as sql:
+            rows = sql.all(_SELECT_CHILD_CERTS)
+        return [ChildCertificate(*row) for row in rows]
+
+    def revoke_child(self, name: str, now_ns: int, reason: str = "") -> int:
+        with self._sql_write("revoke_child") as sql:
+            return sql.changed(_REVOKE_CHILD_CERTS, (now_ns, reason, name))
+
+    def child_certificate_state(self, name: str, serial: str) -> ChildCertificateState:
+        with self._sql_read("child_certificate_state") as sql:
+            row = sql.one(
+                "SELECT revoked_ns FROM child_certificates WHERE serial = ? AND name = ?",
+                (serial, name),
+            )
+        if row is None:
+            return "unknown"
+        return "revoked" if row[0] else "valid"
 
 
 def _certificate_row(cert: AgentCertificate) -> tuple[Any, ...]:

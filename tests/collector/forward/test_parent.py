@@ -13,7 +13,9 @@ import grpc
 import pytest
 from prometheus_client import CollectorRegistry
 
+from canhgac.errors import StorageError
 from canhgac.v1 import alert_pb2
+from collector.forward.children import issue_child
 from collector.forward.minimise import MinimisePolicy
 from collector.forward.model import DeliveryError
 from collector.forward.parent import ParentGrpcSettings, build
@@ -60,11 +62,20 @@ class Parent:
         )
         return value or 0.0
 
-    def child_settings(self, tmp_path: Path, name: str) -> ParentGrpcSettings:
-        ca_key = (self.pki.ca.parent / "ca.key").read_bytes()
-        cert, key = issue_collector_certificate(
-            self.pki.ca.read_bytes(), ca_key, name, dt.datetime.now(dt.UTC)
-        )
+    async def child_settings(
+        self, tmp_path: Path, name: str, *, recorded: bool = True
+    ) -> ParentGrpcSettings:
+        """A child's destination settings with a new certificate of the parent's CA, issued
+        through the registry (`children issue`); `recorded=False` signs one with the same CA
+        but leaves it off the record."""
+        ca_cert, ca_key = self.pki.ca.read_bytes(), (self.pki.ca.parent / "ca.key").read_bytes()
+        now = dt.datetime.now(dt.UTC)
+        if recorded:
+            issued = await self.store.run(issue_child, self.store.store, ca_cert, ca_key, name, now)
+            cert, key = issued.cert_pem, issued.key_pem
+        else:
+            cert, key = issue_collector_certificate(ca_cert, ca_key, name, now)
+        tmp_path.mkdir(parents=True, exist_ok=True)
         (tmp_path / f"{name}.crt").write_bytes(cert)
         (tmp_path / f"{name}.key").write_bytes(key)
         return ParentGrpcSettings(
@@ -111,7 +122,7 @@ async def lossy_parent(tmp_path: Path) -> AsyncIterator[Parent]:
 async def test_delivers_exactly_once_across_a_retry(lossy_parent: Parent, tmp_path: Path) -> None:
     destination = build(
         "ministry",
-        lossy_parent.child_settings(tmp_path, "lang-son"),
+        await lossy_parent.child_settings(tmp_path, "lang-son"),
         state_dir=tmp_path,
         collector="lang-son",
     )
@@ -136,7 +147,9 @@ async def test_delivers_exactly_once_across_a_retry(lossy_parent: Parent, tmp_pa
 
 
 async def test_incidents_travel_as_their_alerts(parent: Parent, tmp_path: Path) -> None:
-    destination = build("ministry", parent.child_settings(tmp_path, "lang-son"), state_dir=tmp_path)
+    destination = build(
+        "ministry", await parent.child_settings(tmp_path, "lang-son"), state_dir=tmp_path
+    )
     incident = item("incident", "INC-2026-0001", incident=known_incident())
     try:
         assert await destination.send([incident]) == {"INC-2026-0001"}
@@ -148,7 +161,7 @@ async def test_incidents_travel_as_their_alerts(parent: Parent, tmp_path: Path) 
 async def test_invalid_alerts_are_left_out_of_the_ack(parent: Parent, tmp_path: Path) -> None:
     destination = build(
         "ministry",
-        parent.child_settings(tmp_path, "lang-son"),
+        await parent.child_settings(tmp_path, "lang-son"),
         state_dir=tmp_path,
         collector="lang-son",
         policy=MinimisePolicy(keep_private_addresses=True),
@@ -170,7 +183,7 @@ async def test_invalid_alerts_are_left_out_of_the_ack(parent: Parent, tmp_path: 
 async def test_a_certificate_that_is_not_a_collector_is_refused(
     parent: Parent, tmp_path: Path
 ) -> None:
-    settings = parent.child_settings(tmp_path, "lang-son")
+    settings = await parent.child_settings(tmp_path, "lang-son")
     cert, key = parent.pki.client("lang-son")  # signed by the CA, but no collector SAN URI
     settings = settings.model_copy(update={"client_cert_file": cert, "client_key_file": key})
     destination = build("ministry", settings, state_dir=tmp_path, collector="lang-son")
@@ -187,7 +200,7 @@ async def test_a_certificate_that_is_not_a_collector_is_refused(
 async def test_origin_must_be_the_certificate(parent: Parent, tmp_path: Path) -> None:
     destination = build(
         "ministry",
-        parent.child_settings(tmp_path, "lang-son"),
+        await parent.child_settings(tmp_path, "lang-son"),
         state_dir=tmp_path,
         collector="cao-bang",
     )
@@ -201,7 +214,7 @@ async def test_origin_must_be_the_certificate(parent: Parent, tmp_path: Path) ->
 
 
 async def test_malformed_and_oversized_batches(parent: Parent, tmp_path: Path) -> None:
-    settings = parent.child_settings(tmp_path, "lang-son")
+    settings = await parent.child_settings(tmp_path, "lang-son")
     credentials = grpc.ssl_channel_credentials(
         settings.ca_file.read_bytes(),
         settings.client_key_file.read_bytes(),
@@ -231,7 +244,7 @@ async def test_malformed_and_oversized_batches(parent: Parent, tmp_path: Path) -
 
 async def test_untrusted_parent_is_a_failure(parent: Parent, tmp_path: Path) -> None:
     other = make_pki(tmp_path / "other")
-    settings = parent.child_settings(tmp_path, "lang-son").model_copy(
+    settings = (await parent.child_settings(tmp_path, "lang-son")).model_copy(
         update={"ca_file": other.ca, "timeout_s": 5.0}
     )
     destination = build("ministry", settings, state_dir=tmp_path, collector="lang-son")
@@ -249,13 +262,13 @@ async def test_an_alert_id_taken_by_another_child_is_not_acknowledged(
 ) -> None:
     first = build(
         "ministry",
-        parent.child_settings(tmp_path, "lang-son"),
+        await parent.child_settings(tmp_path, "lang-son"),
         state_dir=tmp_path,
         collector="lang-son",
     )
     second = build(
         "ministry",
-        parent.child_settings(tmp_path, "cao-bang"),
+        await parent.child_settings(tmp_path, "cao-bang"),
         state_dir=tmp_path,
         collector="cao-bang",
     )
@@ -277,3 +290,76 @@ async def test_an_alert_id_taken_by_another_child_is_not_acknowledged(
     (stored,) = await parent.store.run(parent.stored)
     assert stored.origin == "lang-son"
     assert stored.summary != "other"
+
+
+async def _refusal(settings: ParentGrpcSettings, tmp_path: Path) -> DeliveryError:
+    """What the child sees when the parent refuses its batch."""
+    destination = build("ministry", settings, state_dir=tmp_path, collector="lang-son")
+    try:
+        with pytest.raises(DeliveryError) as refused:
+            await destination.send([item("alert", "a1", alert=known_alert(id="a1"))])
+    finally:
+        await destination.close()
+    return refused.value
+
+
+async def test_a_certificate_signed_by_the_ca_but_not_recorded_is_refused(
+    parent: Parent, tmp_path: Path
+) -> None:
+    settings = await parent.child_settings(tmp_path, "lang-son", recorded=False)
+    refused = await _refusal(settings, tmp_path)
+    assert (refused.reason, refused.permanent) == ("auth", False)
+    assert "PERMISSION_DENIED" in str(refused)
+    assert "certificate not issued by this collector's registry" in str(refused)
+    assert parent.errors("child_unknown") == 1
+    assert await parent.store.run(parent.stored) == []
+
+
+async def test_a_revoked_child_is_refused_and_a_new_certificate_lets_it_back(
+    parent: Parent, tmp_path: Path
+) -> None:
+    old = await parent.child_settings(tmp_path / "old", "lang-son")
+    ok = build("ministry", old, state_dir=tmp_path, collector="lang-son")
+    try:
+        assert await ok.send([item("alert", "a0", alert=known_alert(id="a0"))]) == {"a0"}
+    finally:
+        await ok.close()
+    assert await parent.store.run(parent.store.store.revoke_child, "lang-son", 1, "test") == 1
+
+    refused = await _refusal(old, tmp_path)
+    assert refused.reason == "auth"
+    assert "PERMISSION_DENIED" in str(refused)
+    assert "revoked" in str(refused)
+    assert parent.errors("child_revoked") == 1
+
+    # Issued again (a new serial): accepted, while the old certificate stays refused.
+    new = build(
+        "ministry",
+        await parent.child_settings(tmp_path / "new", "lang-son"),
+        state_dir=tmp_path,
+        collector="lang-son",
+    )
+    try:
+        assert await new.send([item("alert", "a1", alert=known_alert(id="a1"))]) == {"a1"}
+    finally:
+        await new.close()
+    await _refusal(old, tmp_path)
+    assert parent.errors("child_revoked") == 2
+    assert sorted(a.id for a in await parent.store.run(parent.stored)) == ["a0", "a1"]
+
+
+@pytest.mark.parametrize("failing", ["child_certificate_state", "insert_alerts"])
+async def test_a_store_failure_is_unavailable_and_counted_once(
+    parent: Parent, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    settings = await parent.child_settings(tmp_path, "lang-son")
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise StorageError("database is locked")
+
+    monkeypatch.setattr(parent.store.store, failing, broken)
+    refused = await _refusal(settings, tmp_path)
+    # Retried by the child: its certificate was not found wanting, the store was down.
+    assert (refused.reason, refused.permanent) == ("unavailable", False)
+    assert parent.errors("storage") == 1
+    assert parent.errors("child_unknown") == 0

@@ -6,8 +6,8 @@ import datetime as dt
 from pathlib import Path
 
 from collector.app import CollectorApp
+from collector.forward.children import issue_child
 from collector.forward.parent import ParentGrpcSettings, build
-from collector.forward.upstream_service import issue_collector_certificate
 from tests.collector.forward.test_stix import item, known_alert
 from tests.collector.ingest.conftest import collector_config
 
@@ -17,14 +17,16 @@ async def test_a_collector_accepts_a_child_collector(tmp_path: Path) -> None:
     await app.start()
     try:
         pki = app.config.state_dir / "pki"
-        cert, key = issue_collector_certificate(
+        issued = await app.store.run(
+            issue_child,
+            app.store.store,
             (pki / "ca.crt").read_bytes(),
             (pki / "ca.key").read_bytes(),
             "lang-son",
             dt.datetime.now(dt.UTC),
         )
-        (tmp_path / "child.crt").write_bytes(cert)
-        (tmp_path / "child.key").write_bytes(key)
+        (tmp_path / "child.crt").write_bytes(issued.cert_pem)
+        (tmp_path / "child.key").write_bytes(issued.key_pem)
         settings = ParentGrpcSettings(
             target=f"localhost:{app.grpc_port}",
             ca_file=pki / "ca.crt",

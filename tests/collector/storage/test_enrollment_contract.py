@@ -10,7 +10,12 @@ import pytest
 
 from canhgac.errors import StorageError
 from collector.storage.base import AgentRecord, Store
-from collector.storage.enrollment import AgentCertificate, Enrollment, EnrollmentToken
+from collector.storage.enrollment import (
+    AgentCertificate,
+    ChildCertificate,
+    Enrollment,
+    EnrollmentToken,
+)
 from tests.collector.storage.conftest import Backend
 
 T0 = 1_732_000_000_000_000_000
@@ -235,3 +240,58 @@ def test_revoked_serials_handles_long_lists(store: Store) -> None:
     many = [f"{i:x}" for i in range(1200)] + ["aa01"]
     assert store.revoked_serials(many) == {"aa01"}
     assert store.revoked_serials([]) == set()
+
+
+# --- child collectors' certificates (the parent tier) ----------------------------------------
+
+
+def child_cert(serial: str, name: str, issued: int = T0) -> ChildCertificate:
+    return ChildCertificate(
+        serial=serial,
+        name=name,
+        not_before_ns=issued - 300 * 10**9,
+        not_after_ns=issued + 825 * 24 * HOUR,
+        issued_ns=issued,
+    )
+
+
+def test_child_certificates_are_recorded_listed_and_looked_up(store: Store) -> None:
+    assert store.list_child_certificates() == []
+    store.record_child_certificate(child_cert("0b", "lang-son", T0 + 5))
+    store.record_child_certificate(child_cert("0a", "cao-bang", T0))
+    assert store.list_child_certificates() == [
+        child_cert("0a", "cao-bang", T0),
+        child_cert("0b", "lang-son", T0 + 5),
+    ]
+    assert store.child_certificate_state("lang-son", "0b") == "valid"
+    assert store.child_certificate_state("lang-son", "ff") == "unknown"
+    # A serial on record counts only for the child it was issued to.
+    assert store.child_certificate_state("cao-bang", "0b") == "unknown"
+    # Nor is an agent's certificate a child's.
+    store.create_token(token("t1"))
+    assert store.enroll_agent(enrollment("web-01", "0c")) == "enrolled"
+    assert store.child_certificate_state("web-01", "0c") == "unknown"
+
+
+def test_a_child_serial_is_unique(store: Store) -> None:
+    store.record_child_certificate(child_cert("0a", "lang-son"))
+    with pytest.raises(StorageError):
+        store.record_child_certificate(child_cert("0a", "cao-bang"))
+
+
+def test_revoking_a_child_revokes_all_its_unrevoked_certificates(store: Store) -> None:
+    store.record_child_certificate(child_cert("01", "lang-son", T0))
+    store.record_child_certificate(child_cert("02", "lang-son", T0 + 1))
+    store.record_child_certificate(child_cert("03", "cao-bang", T0 + 2))
+    assert store.revoke_child("lang-son", T0 + 10, "key leaked") == 2
+    assert store.revoke_child("lang-son", T0 + 20, "again") == 0  # the first one is kept
+    assert store.revoke_child("ghost", T0 + 20) == 0
+    states = {c.serial: (c.revoked_ns, c.revoke_reason) for c in store.list_child_certificates()}
+    assert states == {"01": (T0 + 10, "key leaked"), "02": (T0 + 10, "key leaked"), "03": (0, "")}
+    assert store.child_certificate_state("lang-son", "01") == "revoked"
+    assert store.child_certificate_state("cao-bang", "03") == "valid"
+    # A certificate issued after the revocation is valid: that is how a child comes back.
+    store.record_child_certificate(child_cert("04", "lang-son", T0 + 30))
+    assert store.child_certificate_state("lang-son", "04") == "valid"
+    assert store.revoke_child("lang-son", T0 + 40) == 1
+    assert store.child_certificate_state("lang-son", "04") == "revoked"
