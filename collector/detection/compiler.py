@@ -43,6 +43,7 @@ from collector.detection.matchers import (
     text,
     value_matcher,
 )
+from collector.detection.written import shaped, written_out
 
 # Modifiers whose values we evaluate faithfully. Left out on purpose: utf16*/wide (binary
 # encodings, meaningless on our decoded text fields), expand (needs placeholder data we do not
@@ -83,8 +84,12 @@ def compile_rule(
     *,
     is_known_field: Callable[[str], bool] = fields.is_known_field,
     proven: Proven | None = None,
+    write_out: bool = True,
 ) -> CompiledRule:
     """Compile one processed SigmaRule; RuleError (located at the rule's file) if we cannot.
+
+    The predicates are written out as one function each (`written.written_out`); with
+    `write_out` False they are left as the trees of closures the written ones must equal.
 
     `proven` is a (field, lower-case values) fact every event the predicates will see has: its
     value, or one element of it, is one of those values compared case-insensitively (what the
@@ -102,6 +107,8 @@ def compile_rule(
             raise RuleError("the detection is empty")
         compiler = _TreeCompiler(is_known_field, proven=proven)
         predicate = _any([compiler.node(tree) for tree in trees])
+        if write_out:
+            predicate = written_out(predicate)
         used = frozenset(compiler.used)
     except RuleError as exc:
         if exc.location is not None:
@@ -118,6 +125,8 @@ def compile_rule(
     (category,) = required
     in_category = _TreeCompiler(is_known_field, known_category=category, proven=proven)
     specialised = _any([in_category.node(tree) for tree in trees])
+    if write_out:
+        specialised = written_out(specialised)
     return CompiledRule(predicate, required, used, specialised, frozenset(in_category.used))
 
 
@@ -164,9 +173,7 @@ class _TreeCompiler:
             return self._membership(args) or _any(self._affixes(args))
         if isinstance(node, ConditionNOT):
             inner = self.node(node.args[0])
-            if inner is _always:
-                return _never
-            return lambda f: not inner(f)
+            return _not(inner)
         if isinstance(node, ConditionFieldEqualsValueExpression):
             if self._known_category is not None and node.field == CATEGORY_FIELD:
                 literal = plain_literal(node.value)
@@ -354,7 +361,7 @@ def _folded(
                 return v == literal or v.lower() == literal
             return v is not None and _folded_other(v, test)
 
-        return equal
+        return shaped(equal, "eq", key, literal)
     if kind == "in" and isinstance(operand, frozenset):
         members = operand
 
@@ -364,7 +371,7 @@ def _folded(
                 return v.lower() in members
             return v is not None and _folded_other(v, test)
 
-        return member
+        return shaped(member, "in", key, members)
     if kind == "contains" and isinstance(operand, str):
         part = operand
 
@@ -374,7 +381,7 @@ def _folded(
                 return part in v.lower()
             return v is not None and _folded_other(v, test)
 
-        return contains
+        return shaped(contains, "contains", key, part)
     if kind == "prefix" and not isinstance(operand, frozenset):
         head = operand
 
@@ -384,7 +391,7 @@ def _folded(
                 return v.lower().startswith(head)
             return v is not None and _folded_other(v, test)
 
-        return prefix
+        return shaped(prefix, "prefix", key, head)
     if kind == "suffix" and not isinstance(operand, frozenset):
         tail = operand
 
@@ -394,7 +401,7 @@ def _folded(
                 return v.lower().endswith(tail)
             return v is not None and _folded_other(v, test)
 
-        return suffix
+        return shaped(suffix, "suffix", key, tail)
     return _on_text(key, True, test)
 
 
@@ -414,7 +421,7 @@ def _contains_any(key: str, parts: tuple[str, ...]) -> Predicate:
             return False
         return v is not None and _folded_other(v, test)
 
-    return contains_any
+    return shaped(contains_any, "any_part", key, parts)
 
 
 def _contains_all(key: str, parts: tuple[str, ...]) -> Predicate:
@@ -432,7 +439,7 @@ def _contains_all(key: str, parts: tuple[str, ...]) -> Predicate:
             return True
         return v is not None and all(_folded_other(v, test) for test in tests)
 
-    return contains_all
+    return shaped(contains_all, "all_parts", key, parts)
 
 
 def _contains_test(part: str) -> TextTest:
@@ -500,6 +507,16 @@ def _never(f: Mapping[str, Any]) -> bool:
     return False
 
 
+shaped(_always, "true")
+shaped(_never, "false")
+
+
+def _not(inner: Predicate) -> Predicate:
+    if inner is _always:
+        return _never
+    return shaped(lambda f: not inner(f), "not", inner)
+
+
 def _all(predicates: list[Predicate]) -> Predicate:
     predicates = [p for p in predicates if p is not _always]
     if not predicates:
@@ -508,7 +525,7 @@ def _all(predicates: list[Predicate]) -> Predicate:
         return predicates[0]
     if len(predicates) == 2:
         a, b = predicates
-        return lambda f: a(f) and b(f)
+        return shaped(lambda f: a(f) and b(f), "and", predicates)
     frozen = tuple(predicates)
 
     # A plain loop, not all(<generator>): it runs per event per rule and a generator costs more.
@@ -518,7 +535,7 @@ def _all(predicates: list[Predicate]) -> Predicate:
                 return False
         return True
 
-    return every
+    return shaped(every, "and", predicates)
 
 
 def _any(predicates: list[Predicate]) -> Predicate:
@@ -531,7 +548,7 @@ def _any(predicates: list[Predicate]) -> Predicate:
         return predicates[0]
     if len(predicates) == 2:
         a, b = predicates
-        return lambda f: a(f) or b(f)
+        return shaped(lambda f: a(f) or b(f), "or", predicates)
     frozen = tuple(predicates)
 
     def some(f: Mapping[str, Any]) -> bool:
@@ -540,7 +557,7 @@ def _any(predicates: list[Predicate]) -> Predicate:
                 return True
         return False
 
-    return some
+    return shaped(some, "or", predicates)
 
 
 def _categories(node: object) -> frozenset[str] | None:
