@@ -186,13 +186,8 @@ async def test_a_certificate_that_is_not_a_collector_is_refused(
     settings = await parent.child_settings(tmp_path, "lang-son")
     cert, key = parent.pki.client("lang-son")  # signed by the CA, but no collector SAN URI
     settings = settings.model_copy(update={"client_cert_file": cert, "client_key_file": key})
-    destination = build("ministry", settings, state_dir=tmp_path, collector="lang-son")
-    try:
-        with pytest.raises(DeliveryError) as refused:
-            await destination.send([item("alert", "a1", alert=known_alert(id="a1"))])
-    finally:
-        await destination.close()
-    assert refused.value.reason == "auth"
+    refused = await _refusal(settings, tmp_path)
+    assert refused.reason == "auth"
     assert parent.errors("not_a_collector") == 1
     assert await parent.store.run(parent.stored) == []
 
