@@ -16,10 +16,12 @@ Contract:
   bytes exceed `limit`, so, as in the receiver before this module, whether such a message is
   counted when it turns out to be an octet count split across chunks depends on the chunking;
   only a `limit` under 11 bytes can meet this (a count and its space are at most 11 bytes).
-* Work per `feed` is linear in the chunk and the unfinished frame carried from before (at most
-  `limit` bytes and a count, copied and searched again with each chunk, as before this module):
-  frames are found by offset in one buffer, and the consumed prefix is dropped once per
-  `feed`, never once per frame.
+* Work is linear in the bytes fed: frames are found by offset in one buffer, and the consumed
+  prefix is dropped once per `feed`, never once per frame. An unfinished frame is kept in a
+  growing buffer, and a chunk that cannot finish it (an octet-counted frame still short of its
+  count; a newline-framed one with no newline in the chunk and still within `limit`) is only
+  appended there: a sender that drips a 64 KiB message a byte at a time costs 64 KiB of
+  copying, not 2 GB (`copied` counts the bytes copied to join an unfinished frame).
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ _OCTET_COUNT: Final = re.compile(rb"([0-9]{1,10}) (?=<)")
 # What may stand between two frames (as `bytes.lstrip(b"\r\n ")` would remove).
 _SEPARATORS: Final = re.compile(rb"[\r\n ]+")
 _SEPARATOR_BYTES: Final = frozenset(b"\r\n ")
+# The longest start `_OCTET_COUNT` can need to see ("1234567890 <"): an unfinished frame at
+# least this long that is not counted can never become counted.
+_COUNT_PREFIX: Final = 12
 
 
 class Rfc6587Framer:
@@ -44,20 +49,37 @@ class Rfc6587Framer:
         self._limit = limit
         self._count = count
         self._buf = b""  # bytes fed and not yet consumed (between calls)
+        # While an unfinished frame waits: its bytes so far, and the size of the whole frame
+        # (count included) when it is octet counted, 0 when it is newline framed.
+        self._waiting = bytearray()
+        self._frame_end = 0
         self._discarding = 0  # bytes of an oversize counted frame still to skip
         self._skipping_line = False  # inside an oversize newline-framed message
         # Times `feed` dropped a consumed prefix: at most once per call, whatever the frames.
         self.compactions = 0
+        # Bytes copied to join an unfinished frame with the chunk that goes on with it.
+        self.copied = 0
 
     @property
     def pending(self) -> int:
         """Bytes fed that belong to no returned frame yet (an unfinished frame)."""
-        return len(self._buf)
+        return len(self._waiting) or len(self._buf)
 
     def feed(self, chunk: bytes) -> list[bytes]:
         """The frames `chunk` completes, in order; reasons counted on the way."""
-        # Copies only an unfinished frame's bytes (at most `limit` and a count) with the chunk.
-        self._buf = buf = self._buf + chunk if self._buf else chunk
+        if self._waiting:
+            if self._still_waiting(chunk):
+                self._waiting += chunk  # amortised: no copy of what waited before
+                return []
+            self.copied += len(self._waiting)
+            self._buf = bytes(self._waiting) + chunk
+            self._waiting = bytearray()
+        elif self._buf:
+            self.copied += len(self._buf)
+            self._buf += chunk
+        else:
+            self._buf = chunk
+        buf = self._buf
         limit, size = self._limit, len(buf)
         frames: list[bytes] = []
         pos = self._resume()
@@ -75,6 +97,7 @@ class Rfc6587Framer:
                 if length == 0 or length > limit:
                     pos = self._refuse(length, start, size)
                 elif size < start + length:
+                    self._frame_end = start + length - pos
                     break  # the rest of the frame is still to come
                 else:
                     pos = start + length
@@ -85,6 +108,8 @@ class Rfc6587Framer:
                 if size - pos > limit:  # over the limit before its end: skip to its "\n"
                     self._count("oversize")
                     pos, self._skipping_line = size, True
+                else:
+                    self._frame_end = 0
                 break
             if end - pos > limit:
                 self._count("oversize")
@@ -94,13 +119,29 @@ class Rfc6587Framer:
         if pos:  # once per feed: drop what was consumed
             self._buf = buf[pos:]
             self.compactions += 1
+        if self._buf:  # an unfinished frame: waits in a buffer that grows in place
+            self._waiting = bytearray(self._buf)
+            self._buf = b""
         return frames
+
+    def _still_waiting(self, chunk: bytes) -> bool:
+        """Whether `chunk` only lengthens the waiting frame: framing the two joined would
+        return no frame, count nothing and leave all of it waiting (see the contract)."""
+        have = len(self._waiting) + len(chunk)
+        if self._frame_end:  # octet counted: its count is known
+            return have < self._frame_end
+        # Newline framed: no newline yet, within the limit, and never to become a count.
+        first = self._waiting[0]
+        could_count = 0x30 <= first <= 0x39 and len(self._waiting) < _COUNT_PREFIX
+        return not could_count and have <= self._limit and b"\n" not in chunk
 
     def end(self) -> None:
         """The stream closed: count "truncated_frame" if it closed inside a frame. Resets."""
-        if self._buf.strip() or self._discarding:
+        if self._buf.strip() or self._waiting.strip() or self._discarding:
             self._count("truncated_frame")
         self._buf = b""
+        self._waiting = bytearray()
+        self._frame_end = 0
         self._discarding = 0
         self._skipping_line = False
 

@@ -240,3 +240,33 @@ def test_one_chunk_of_many_tiny_frames_is_compacted_once() -> None:
     assert (framer.pending, framer.compactions) == (len(b"9 <2>par"), 2)
     assert framer.feed(b"tly") == [b"<2>partly"]
     assert (framer.pending, framer.compactions) == (0, 3)
+
+
+def test_a_message_dripped_a_byte_at_a_time_is_copied_about_once() -> None:
+    # A sender (any device on the network) that sends one long message a byte per segment:
+    # joining the unfinished frame with each byte would copy it 60,000 times (1.8 GB here).
+    size = 60_000
+    counted = b"<13>" + b"c" * (size - 4)
+    for message, expected in (
+        (b"%d %s" % (len(counted), counted), counted),
+        (b"<13>" + b"n" * (size - 4) + b"\n", b"<13>" + b"n" * (size - 4)),
+        (b"12345" + b"d" * (size - 5) + b"\n", b"12345" + b"d" * (size - 5)),  # digits, no count
+    ):
+        reasons: list[str] = []
+        framer = Rfc6587Framer(64 * 1024, reasons.append)
+        frames: list[bytes] = []
+        for i in range(len(message)):
+            frames += framer.feed(message[i : i + 1])
+        assert frames == [expected]
+        assert reasons == []
+        assert framer.pending == 0
+        assert framer.copied <= 2 * len(message)
+    # Still framed by the old rules while it waits: an unfinished line over the limit is
+    # oversize at once, and a waiting count's frame ends exactly at its count.
+    reasons = []
+    framer = Rfc6587Framer(100, reasons.append)
+    for _ in range(101):
+        assert framer.feed(b"x") == []
+    assert reasons == ["oversize"]
+    assert framer.feed(b"x\n5 <1>a") == []
+    assert framer.feed(b"b") == [b"<1>ab"]
