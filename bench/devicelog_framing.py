@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib.util
 import sys
 import time
 from collections.abc import Callable
@@ -20,11 +21,23 @@ from pathlib import Path
 from agent.sources.devicelog.framing import Rfc6587Framer
 
 ROOT = Path(__file__).resolve().parent.parent
-# The oracle lives in the tests (not an installed package): reach it from the checkout, which
-# is why this import comes after this line.
-sys.path.insert(0, str(ROOT))
+# The oracle lives in the tests, not in an installed package: loaded from the checkout's file.
+ORACLE = ROOT / "tests" / "agent" / "sources" / "devicelog" / "test_framing.py"
 
-from tests.agent.sources.devicelog.test_framing import old_read_frames  # noqa: E402
+
+def _oracle() -> Callable[[list[bytes], int], list[tuple[list[bytes], list[str]]]]:
+    """The old framing loop, `old_read_frames` of the framer's tests."""
+    spec = importlib.util.spec_from_file_location("devicelog_framing_oracle", ORACLE)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load {ORACLE}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    found: Callable[[list[bytes], int], list[tuple[list[bytes], list[str]]]]
+    found = module.old_read_frames
+    return found
+
+
+old_read_frames = _oracle()
 
 CHUNK = 64 * 1024
 LIMIT = 65536

@@ -21,6 +21,7 @@ from canhgac.errors import ConfigError, TlsError
 from collector import config as cfgmod
 from collector.audit.cli import record_cli
 from collector.forward.children import ca_files, issue_child
+from collector.forward.cli import local_time
 from collector.forward.upstream_service import NAME_RE
 from collector.storage.base import Store
 from collector.storage.enrollment import ChildCertificate
@@ -36,12 +37,6 @@ def _open(ns: argparse.Namespace) -> Store:
     return open_store(ns)
 
 
-def _when(ns: int) -> str:
-    if not ns:
-        return ""
-    return dt.datetime.fromtimestamp(ns / 1e9).astimezone().strftime("%Y-%m-%d %H:%M:%S%z")
-
-
 def _state(c: ChildCertificate, now_ns: int) -> str:
     if c.revoked_ns:
         return "revoked"
@@ -52,10 +47,10 @@ def _row(c: ChildCertificate, now_ns: int) -> dict[str, Any]:
     return {
         "name": c.name,
         "serial": c.serial,
-        "issued": _when(c.issued_ns),
-        "expires": _when(c.not_after_ns),
+        "issued": local_time(c.issued_ns),
+        "expires": local_time(c.not_after_ns),
         "state": _state(c, now_ns),
-        "revoked": _when(c.revoked_ns),
+        "revoked": local_time(c.revoked_ns),
         "revoke_reason": c.revoke_reason,
     }
 
@@ -116,7 +111,7 @@ def cmd_children_issue(ns: argparse.Namespace, clock: Clock = time.time_ns) -> i
         return 1
     print(
         f"child {ns.name}: certificate serial {issued.record.serial}, expires "
-        f"{_when(issued.record.not_after_ns)}\n"
+        f"{local_time(issued.record.not_after_ns)}\n"
         f"  certificate: {cert_path}\n"
         f"  key:         {key_path} (secret: hand it over privately, then delete this copy)\n"
         f"  parent CA:   {ca.cert}\n"

@@ -23,7 +23,8 @@ from collector.forward.receiver.cli import add_receiver_commands
 WithConfig = Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
 
 
-def _when(ns: int) -> str:
+def local_time(ns: int) -> str:
+    """A Unix time in ns as local date and time with its offset; "" for 0 (never)."""
     if not ns:
         return ""
     return dt.datetime.fromtimestamp(ns / 1e9).astimezone().strftime("%Y-%m-%d %H:%M:%S%z")
@@ -45,7 +46,7 @@ def _status_row(
         "backlog": h.backlog,
         "oldest_pending_s": round(max(age, 0.0), 1),
         "quarantined": h.quarantined,
-        "last_success": _when(h.last_success_ns),
+        "last_success": local_time(h.last_success_ns),
         "failures_by_reason": h.failures_by_reason,
         "last_error": last_error,
     }
@@ -92,9 +93,9 @@ def _item_row(i: OutboxItem) -> dict[str, Any]:
         "id": i.item_id,
         "state": i.state,
         "attempts": i.attempts,
-        "queued": _when(i.created_ns),
-        "next_attempt": _when(i.next_attempt_ns) if i.state == "pending" else "",
-        "delivered": _when(i.delivered_ns),
+        "queued": local_time(i.created_ns),
+        "next_attempt": local_time(i.next_attempt_ns) if i.state == "pending" else "",
+        "delivered": local_time(i.delivered_ns),
         "last_error": i.last_error,
     }
 

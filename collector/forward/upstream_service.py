@@ -57,6 +57,12 @@ class NotACollectorCertificateError(ValueError):
 
 def collector_from_pem(pem: bytes) -> str:
     """The child collector a verified client certificate names."""
+    return collector_identity(pem)[0]
+
+
+def collector_identity(pem: bytes) -> tuple[str, str]:
+    """(the child collector's name, the certificate's serial in lowercase hex) of a verified
+    client certificate; NotACollectorCertificateError when it names no collector."""
     try:
         cert = x509.load_pem_x509_certificate(pem)
     except ValueError as exc:
@@ -74,7 +80,7 @@ def collector_from_pem(pem: bytes) -> str:
         raise NotACollectorCertificateError(
             f"the certificate lacks the SAN URI {collector_uri(name)}: not a collector"
         )
-    return name
+    return name, serial_hex(cert.serial_number)
 
 
 def issue_collector_certificate(
@@ -146,19 +152,18 @@ class UpstreamServicer:
                 )
             return ""  # insecure_dev: the batch's origin is taken on trust
         try:
-            name = collector_from_pem(pem)
+            name, serial = collector_identity(pem)
         except NotACollectorCertificateError as exc:
             raise UpstreamAbortError(
                 grpc.StatusCode.PERMISSION_DENIED, str(exc), "not_a_collector"
             ) from None
-        await self._check_registry(name, pem)
+        await self._check_registry(name, serial)
         return name
 
-    async def _check_registry(self, name: str, pem: bytes) -> None:
+    async def _check_registry(self, name: str, serial: str) -> None:
         """An allow-list: the certificate must be on record as issued to `name` (children
         issue) and not revoked. Asked on every call, so a revocation takes effect at the
         child's next batch."""
-        serial = serial_hex(x509.load_pem_x509_certificate(pem).serial_number)
         try:
             state = await self._store.run(self._store.store.child_certificate_state, name, serial)
         except StorageError as exc:
